@@ -1,0 +1,13 @@
+// Every fuzz target, in the order `npm run fuzz` runs them.
+import type { FuzzTarget } from '../target.ts';
+import { exitDecoderTarget } from './exit-decoder.ts';
+import { mmioBusTarget } from './mmio-bus.ts';
+import { guestMemoryTarget } from './guest-memory.ts';
+import { pl011Target, pl031Target, bootTimerTarget, gicTarget } from './devices.ts';
+import { kernelImageTarget, fdtReaderTarget, fdtWriterTarget, configFileTarget } from './loaders.ts';
+
+export const allTargets: FuzzTarget[] = [
+  exitDecoderTarget, mmioBusTarget, guestMemoryTarget,
+  pl011Target, pl031Target, bootTimerTarget, gicTarget,
+  kernelImageTarget, fdtReaderTarget, fdtWriterTarget, configFileTarget,
+];

@@ -1,0 +1,171 @@
+// One software vCPU: architectural state beyond the register file (PSTATE, banked stack
+// pointers, system registers, the generic timer), the batch loop, and the unwinding
+// signals. Instruction semantics live in interpreter.ts, translation in mmu.ts, system
+// registers and exceptions in system.ts.
+import { CpuState, SLOT_SP } from './state.ts';
+import type { PhysicalMemory } from './physical-memory.ts';
+import { Mmu } from './mmu.ts';
+import { step } from './interpreter.ts';
+import { takeIrq, takeFiq } from './system.ts';
+
+/** Thrown to abandon the current instruction: an exception was taken in the guest (state already updated). */
+export const GUEST_EXCEPTION = { kind: 'guest-exception' } as const;
+/** Thrown to leave run(): `cpu.exit` holds the HVF-style exit record. */
+export const VM_EXIT = { kind: 'vm-exit' } as const;
+
+export interface PendingExit {
+  reason: number;
+  syndrome: number;
+  va: bigint;
+  pa: number;
+}
+
+export class Cpu {
+  readonly s = new CpuState();
+  readonly mmu: Mmu;
+  /** Exception level (0 or 1) and SPSel. */
+  el = 1;
+  spsel = 1;
+  /** PSTATE.DAIF as bits D=8 A=4 I=2 F=1. */
+  daif = 0xf;
+  ss = 0;
+  il = 0;
+  spEl0Lo = 0;
+  spEl0Hi = 0;
+  spEl1Lo = 0;
+  spEl1Hi = 0;
+  /** System registers the CPU keeps (everything HVF exposes, plus timer and misc). */
+  readonly sysregs = new Map<number, bigint>();
+  /** Cached SCTLR_EL1 and VBAR_EL1 low bits used on hot paths. */
+  sctlr = 0n;
+  /** PC of the instruction being executed (for exceptions and exits). */
+  curPcLo = 0;
+  curPcHi = 0;
+  /** Set by an instruction that wants the PC to be next = cur + 4 unless it branched. */
+  branched = false;
+  /** ISS bits for a data abort exit of the current access (ISV set), or 0 when no syndrome. */
+  accessIss = 0;
+  exit: PendingExit | undefined;
+  /** Lines driven by the VMM; cleared when run() returns. */
+  irqLine = false;
+  fiqLine = false;
+  /** HVF's vtimer mask: no vtimer exits while set. */
+  vtimerMasked = false;
+  vtimerOffset = 0n;
+  trapDebugExceptions = false;
+  trapDebugRegAccesses = false;
+  /** Exclusive monitor: physical address of the reserved granule, or -1. */
+  exclusiveAddr = -1;
+  exclusiveSize = 0;
+  instructionsRetired = 0;
+  /** Every vCPU of the VM (this one included): a store clears the others' reservations. */
+  peers: Cpu[] = [];
+  execTimeNs = 0n;
+
+  constructor(readonly memory: PhysicalMemory, readonly index: number) {
+    this.mmu = new Mmu(this);
+    this.s.mem = this.mmu;
+  }
+
+  /** The global monitor: a store to a reserved granule clears other vCPUs' reservations. */
+  clearOtherMonitors(pa: number): void {
+    const peers = this.peers;
+    if (peers.length < 2) return;
+    for (let i = 0; i < peers.length; i++) {
+      const p = peers[i];
+      if (p !== this && p.exclusiveAddr >= 0 && pa >= p.exclusiveAddr - 8 && pa < p.exclusiveAddr + p.exclusiveSize) p.exclusiveAddr = -1;
+    }
+  }
+
+  /** Current value of the virtual counter (24 MHz host ticks minus the offset). */
+  counter(): bigint {
+    return (process.hrtime.bigint() * 3n) / 125n - this.vtimerOffset;
+  }
+
+  /** Swap the SP in slot 32 when EL or SPSel changes. */
+  saveSp(): void {
+    const lo = this.s.x[SLOT_SP * 2];
+    const hi = this.s.x[SLOT_SP * 2 + 1];
+    if (this.el === 0 || this.spsel === 0) {
+      this.spEl0Lo = lo;
+      this.spEl0Hi = hi;
+    } else {
+      this.spEl1Lo = lo;
+      this.spEl1Hi = hi;
+    }
+  }
+
+  loadSp(): void {
+    const useEl0 = this.el === 0 || this.spsel === 0;
+    this.s.x[SLOT_SP * 2] = useEl0 ? this.spEl0Lo : this.spEl1Lo;
+    this.s.x[SLOT_SP * 2 + 1] = useEl0 ? this.spEl0Hi : this.spEl1Hi;
+  }
+
+  /** PSTATE in SPSR/CPSR layout. */
+  get pstate(): number {
+    const s = this.s;
+    return ((s.n << 31) | (s.z << 30) | (s.c << 29) | (s.v << 28) | (this.ss << 21) | (this.il << 20) |
+      (this.daif << 6) | (this.el << 2) | (this.el === 0 ? 0 : this.spsel)) >>> 0;
+  }
+
+  setPstate(v: number): void {
+    this.saveSp();
+    const s = this.s;
+    s.n = (v >>> 31) & 1;
+    s.z = (v >>> 30) & 1;
+    s.c = (v >>> 29) & 1;
+    s.v = (v >>> 28) & 1;
+    this.ss = (v >>> 21) & 1;
+    this.il = (v >>> 20) & 1;
+    this.daif = (v >>> 6) & 0xf;
+    const el = (v >>> 2) & 3;
+    this.el = el >= 1 ? 1 : 0;
+    this.spsel = el === 0 ? 0 : v & 1;
+    this.loadSp();
+    this.mmu.fetchInvalidate();
+  }
+
+  /**
+   * Execute up to `budget` instructions. Returns the exit record when the guest needs the
+   * VMM, or undefined when the budget ran out.
+   */
+  runBatch(budget: number): PendingExit | undefined {
+    this.exit = undefined;
+    let n = 0;
+    try {
+      while (n < budget) {
+        if (this.irqLine && (this.daif & 2) === 0) takeIrq(this);
+        else if (this.fiqLine && (this.daif & 1) === 0) takeFiq(this);
+        n++;
+        try {
+          step(this);
+        } catch (e) {
+          if (e !== GUEST_EXCEPTION) throw e;
+        }
+        // Every 1024 instructions, let the timer and the VMM's requests in.
+        if ((n & 1023) === 0 && this.timerShouldExit()) {
+          this.exit = { reason: 2, syndrome: 0, va: 0n, pa: 0 };
+          break;
+        }
+      }
+    } catch (e) {
+      if (e !== VM_EXIT) throw e;
+    } finally {
+      this.instructionsRetired += n;
+    }
+    return this.exit;
+  }
+
+  /** The vtimer condition met and not masked by the VMM: exit with VTIMER_ACTIVATED. */
+  timerShouldExit(): boolean {
+    if (this.vtimerMasked) return false;
+    const ctl = this.sysregs.get(CNTV_CTL) ?? 0n;
+    if ((ctl & 3n) !== 1n) return false;
+    if ((this.sysregs.get(CNTV_CVAL) ?? 0n) > this.counter()) return false;
+    this.vtimerMasked = true;
+    return true;
+  }
+}
+
+export const CNTV_CTL = 0xdf19;
+export const CNTV_CVAL = 0xdf1a;

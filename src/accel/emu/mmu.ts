@@ -1,0 +1,340 @@
+// Stage-1 translation for EL0/EL1 (4K/16K/64K granules, 39..48-bit VAs, TTBR0/TTBR1,
+// AP/UXN/PXN, software access flag), an ASID-tagged software TLB, and the memory accessors
+// the interpreter and the FP/SIMD unit use. Physical addresses outside mapped RAM become
+// HVF-style data-abort exits carrying the current instruction's syndrome.
+import { GUEST_EXCEPTION, VM_EXIT, type Cpu } from './cpu.ts';
+import type { VirtualMemory } from './state.ts';
+import type { Mapping } from './physical-memory.ts';
+import { takeSyncException } from './system.ts';
+
+export const ACC_READ = 0;
+export const ACC_WRITE = 1;
+export const ACC_EXEC = 2;
+
+const P_R1 = 1, P_W1 = 2, P_X1 = 4, P_R0 = 8, P_W0 = 16, P_X0 = 32;
+const TLB_SIZE = 4096;
+const TWO32 = 4294967296;
+
+const FSC_TRANSLATION = 0x04;
+const FSC_ACCESS_FLAG = 0x08;
+const FSC_PERMISSION = 0x0c;
+const FSC_WALK_EXTERNAL = 0x14;
+export const FSC_ALIGNMENT = 0x21;
+
+export class Mmu implements VirtualMemory {
+  private readonly tagLo = new Int32Array(TLB_SIZE).fill(-1);
+  private readonly tagHi = new Int32Array(TLB_SIZE);
+  private readonly tagAsid = new Int32Array(TLB_SIZE);
+  private readonly paPage = new Float64Array(TLB_SIZE);
+  private readonly perm = new Uint8Array(TLB_SIZE);
+  /** Current ASID (from TTBR1 when TCR.A1, else TTBR0). */
+  asid = 0;
+  enabled = false;
+  tcr = 0n;
+  ttbr0 = 0n;
+  ttbr1 = 0n;
+  // Instruction-fetch page cache.
+  private fTag = -1;
+  private fTagHi = 0;
+  private fMap: Mapping | undefined;
+  private fBase = 0;
+  /** Result of 64-bit loads. */
+  rl = 0;
+  rh = 0;
+
+  constructor(private readonly cpu: Cpu) {}
+
+  flushTlb(): void {
+    this.tagLo.fill(-1);
+    this.fTag = -1;
+  }
+
+  fetchInvalidate(): void {
+    this.fTag = -1;
+  }
+
+  /** Recompute cached translation controls after an MSR to SCTLR/TCR/TTBRx. */
+  controlsChanged(sctlr: bigint, tcr: bigint, ttbr0: bigint, ttbr1: bigint, flush: boolean): void {
+    this.enabled = (sctlr & 1n) === 1n;
+    this.tcr = tcr;
+    this.ttbr0 = ttbr0;
+    this.ttbr1 = ttbr1;
+    const a1 = (tcr >> 22n) & 1n;
+    const asidBits = (tcr >> 36n) & 1n ? 0xffffn : 0xffn;
+    this.asid = Number(((a1 ? ttbr1 : ttbr0) >> 48n) & asidBits);
+    if (flush) this.flushTlb();
+    else this.fTag = -1;
+  }
+
+  // ---- instruction fetch ----
+
+  fetch(lo: number, hi: number): number {
+    const page = lo >>> 12;
+    if (page === this.fTag && hi === this.fTagHi) {
+      return this.fMap!.view.getUint32(this.fBase + (lo & 0xffc), true);
+    }
+    const pa = this.translate(lo, hi, ACC_EXEC, false);
+    const m = this.cpu.memory.find(pa, 4);
+    if (m === undefined || (m.flags & 4) === 0) {
+      this.vmExit(0x20, 0, lo, hi, pa, false);
+    }
+    const pageBase = pa - (lo & 0xfff) - m!.gpa;
+    // Cache only when the whole 4K page is inside the mapping.
+    if (pageBase >= 0 && pageBase + 4096 <= m!.size) {
+      this.fTag = page;
+      this.fTagHi = hi;
+      this.fMap = m;
+      this.fBase = pageBase;
+    }
+    return m!.view.getUint32(pa - m!.gpa, true);
+  }
+
+  // ---- data accesses ----
+
+  /** Loads of 1, 2 or 4 bytes; returns the zero-extended value. */
+  read(lo: number, hi: number, size: number, unpriv = false): number {
+    if ((lo & 0xfff) > 4096 - size) return this.readSplit(lo, hi, size, unpriv);
+    const pa = this.translate(lo, hi, ACC_READ, unpriv);
+    const m = this.cpu.memory.find(pa, size);
+    if (m === undefined || (m.flags & 1) === 0) this.vmExit(0x24, 0, lo, hi, pa, false);
+    const off = pa - m!.gpa;
+    if (size === 4) return m!.view.getUint32(off, true);
+    if (size === 1) return m!.bytes[off];
+    return m!.view.getUint16(off, true);
+  }
+
+  /** 8-byte load into rl/rh. */
+  read64(lo: number, hi: number, unpriv = false): void {
+    if ((lo & 0xfff) > 4088) {
+      const l = this.readSplit(lo, hi, 4, unpriv);
+      const nlo = (lo + 4) | 0;
+      const h = this.readSplit(nlo, (nlo >>> 0) < (lo >>> 0) ? hi + 1 : hi, 4, unpriv);
+      this.rl = l | 0;
+      this.rh = h | 0;
+      return;
+    }
+    const pa = this.translate(lo, hi, ACC_READ, unpriv);
+    const m = this.cpu.memory.find(pa, 8);
+    if (m === undefined || (m.flags & 1) === 0) this.vmExit(0x24, 0, lo, hi, pa, false);
+    const off = pa - m!.gpa;
+    this.rl = m!.view.getInt32(off, true);
+    this.rh = m!.view.getInt32(off + 4, true);
+  }
+
+  write(lo: number, hi: number, size: number, value: number, unpriv = false): void {
+    if ((lo & 0xfff) > 4096 - size) return this.writeSplit(lo, hi, size, value, unpriv);
+    const pa = this.translate(lo, hi, ACC_WRITE, unpriv);
+    const m = this.cpu.memory.find(pa, size);
+    if (m === undefined || (m.flags & 2) === 0) this.vmExit(0x24, 1, lo, hi, pa, true);
+    const off = pa - m!.gpa;
+    if (size === 4) m!.view.setUint32(off, value >>> 0, true);
+    else if (size === 1) m!.bytes[off] = value;
+    else m!.view.setUint16(off, value & 0xffff, true);
+    this.cpu.clearOtherMonitors(pa);
+  }
+
+  write64(lo: number, hi: number, vlo: number, vhi: number, unpriv = false): void {
+    if ((lo & 0xfff) > 4088) {
+      this.writeSplit(lo, hi, 4, vlo, unpriv);
+      const nlo = (lo + 4) | 0;
+      this.writeSplit(nlo, (nlo >>> 0) < (lo >>> 0) ? hi + 1 : hi, 4, vhi, unpriv);
+      return;
+    }
+    const pa = this.translate(lo, hi, ACC_WRITE, unpriv);
+    const m = this.cpu.memory.find(pa, 8);
+    if (m === undefined || (m.flags & 2) === 0) this.vmExit(0x24, 1, lo, hi, pa, true);
+    const off = pa - m!.gpa;
+    m!.view.setInt32(off, vlo, true);
+    m!.view.setInt32(off + 4, vhi, true);
+    this.cpu.clearOtherMonitors(pa);
+  }
+
+  private readSplit(lo: number, hi: number, size: number, unpriv: boolean): number {
+    // An access crossing a page: byte by byte, each translated (no syndrome for MMIO).
+    const iss = this.cpu.accessIss;
+    this.cpu.accessIss = 0;
+    let v = 0;
+    for (let i = 0; i < size; i++) {
+      const l = (lo + i) | 0;
+      const h = (l >>> 0) < (lo >>> 0) ? hi + 1 : hi;
+      v += this.read(l, h, 1, unpriv) * 2 ** (8 * i);
+    }
+    this.cpu.accessIss = iss;
+    return v;
+  }
+
+  private writeSplit(lo: number, hi: number, size: number, value: number, unpriv: boolean): void {
+    const iss = this.cpu.accessIss;
+    this.cpu.accessIss = 0;
+    for (let i = 0; i < size; i++) {
+      const l = (lo + i) | 0;
+      const h = (l >>> 0) < (lo >>> 0) ? hi + 1 : hi;
+      this.write(l, h, 1, (value >>> (8 * i)) & 0xff, unpriv);
+    }
+    this.cpu.accessIss = iss;
+  }
+
+  // ---- VirtualMemory port for the FP/SIMD unit ----
+
+  loadBytes(lo: number, hi: number, dst: Uint8Array, dstOffset: number, length: number): void {
+    this.cpu.accessIss = 0;
+    for (let i = 0; i < length;) {
+      const l = (lo + i) | 0;
+      const h = (l >>> 0) < (lo >>> 0) ? hi + 1 : hi;
+      const chunk = Math.min(length - i, 4096 - (l & 0xfff));
+      const pa = this.translate(l, h, ACC_READ, false);
+      const m = this.cpu.memory.find(pa, chunk);
+      if (m === undefined || (m.flags & 1) === 0) this.vmExit(0x24, 0, l, h, pa, false);
+      dst.set(m!.bytes.subarray(pa - m!.gpa, pa - m!.gpa + chunk), dstOffset + i);
+      i += chunk;
+    }
+  }
+
+  storeBytes(lo: number, hi: number, src: Uint8Array, srcOffset: number, length: number): void {
+    this.cpu.accessIss = 0;
+    // Translate every page first so a fault leaves memory untouched.
+    const parts: [Mapping, number, number, number][] = [];
+    for (let i = 0; i < length;) {
+      const l = (lo + i) | 0;
+      const h = (l >>> 0) < (lo >>> 0) ? hi + 1 : hi;
+      const chunk = Math.min(length - i, 4096 - (l & 0xfff));
+      const pa = this.translate(l, h, ACC_WRITE, false);
+      const m = this.cpu.memory.find(pa, chunk);
+      if (m === undefined || (m.flags & 2) === 0) this.vmExit(0x24, 1, l, h, pa, true);
+      parts.push([m!, pa, i, chunk]);
+      i += chunk;
+    }
+    for (const [m, pa, i, chunk] of parts) {
+      m.bytes.set(src.subarray(srcOffset + i, srcOffset + i + chunk), pa - m.gpa);
+      this.cpu.clearOtherMonitors(pa);
+    }
+  }
+
+  /** Physical address of a data access, for exclusives and DC ZVA. */
+  physical(lo: number, hi: number, access: number): number {
+    return this.translate(lo, hi, access, false);
+  }
+
+  // ---- translation ----
+
+  translate(lo: number, hi: number, access: number, unpriv: boolean): number {
+    if (!this.enabled) {
+      return (hi >>> 0) * TWO32 + (lo >>> 0);
+    }
+    const i = ((lo >>> 12) ^ (hi & 0xfff) ^ (hi >>> 20)) & (TLB_SIZE - 1);
+    let perm: number;
+    let page: number;
+    if (this.tagLo[i] === (lo >>> 12) && this.tagHi[i] === hi && (this.tagAsid[i] < 0 || this.tagAsid[i] === this.asid)) {
+      perm = this.perm[i];
+      page = this.paPage[i];
+    } else {
+      this.walk(lo, hi, access, i);
+      perm = this.perm[i];
+      page = this.paPage[i];
+    }
+    const el0 = this.cpu.el === 0 || unpriv;
+    const need = access === ACC_READ ? (el0 ? P_R0 : P_R1) : access === ACC_WRITE ? (el0 ? P_W0 : P_W1) : (el0 ? P_X0 : P_X1);
+    if ((perm & need) === 0) this.fault(lo, hi, access, FSC_PERMISSION + 3);
+    return page + (lo & 0xfff);
+  }
+
+  /** Walk the tables for [hi:lo] and fill TLB slot i, or raise the fault. */
+  private walk(lo: number, hi: number, access: number, slot: number): void {
+    const tcr = this.tcr;
+    // Top-byte-ignore for data accesses (TCR.TBI0/TBI1).
+    const upper = (hi >>> 23) & 1; // bit 55
+    const tbi = upper ? (tcr >> 38n) & 1n : (tcr >> 37n) & 1n;
+    const topHi = tbi && access !== ACC_EXEC ? (hi << 8) >> 8 : hi;
+    const tsz = Number(upper ? (tcr >> 16n) & 0x3fn : tcr & 0x3fn);
+    const epd = Number(upper ? (tcr >> 23n) & 1n : (tcr >> 7n) & 1n);
+    const tg = Number(upper ? (tcr >> 30n) & 3n : (tcr >> 14n) & 3n);
+    const granuleBits = upper ? (tg === 1 ? 14 : tg === 3 ? 16 : 12) : (tg === 2 ? 14 : tg === 1 ? 16 : 12);
+    const inputBits = 64 - tsz;
+    // Every bit above the input size must equal bit 55 (the region select).
+    if (epd || tsz < 16 || tsz > 39 || !this.topBitsMatch(topHi, inputBits, upper)) this.fault(lo, hi, access, FSC_TRANSLATION);
+    const stride = granuleBits - 3;
+    let level = 4 - Math.ceil((inputBits - granuleBits) / stride);
+    const va48 = (hi & 0xffff) * TWO32 + (lo >>> 0);
+    const ttbr = upper ? this.ttbr1 : this.ttbr0;
+    let table = Number(ttbr & 0xffff_ffff_fffen);
+    let apTable = 0;
+    let uxnTable = 0;
+    let pxnTable = 0;
+    const mem = this.cpu.memory;
+    for (;;) {
+      const shift = granuleBits + stride * (3 - level);
+      const bitsHere = level === 4 - Math.ceil((inputBits - granuleBits) / stride) ? inputBits - shift : stride;
+      const index = Math.floor(va48 / 2 ** shift) % 2 ** bitsHere;
+      const da = table + index * 8;
+      const m = mem.find(da, 8);
+      if (m === undefined) this.fault(lo, hi, access, FSC_WALK_EXTERNAL + level);
+      const dlo = m!.view.getUint32(da - m!.gpa, true);
+      const dhi = m!.view.getUint32(da - m!.gpa + 4, true);
+      if ((dlo & 1) === 0) this.fault(lo, hi, access, FSC_TRANSLATION + level);
+      const isTable = (dlo & 2) !== 0 && level < 3;
+      const addr = (dhi & 0xffff) * TWO32 + (dlo >>> 0);
+      if (isTable) {
+        table = addr - (addr % 2 ** granuleBits);
+        pxnTable |= (dhi >>> 27) & 1;
+        uxnTable |= (dhi >>> 28) & 1;
+        apTable |= (dhi >>> 29) & 3;
+        level++;
+        continue;
+      }
+      if (level === 3 && (dlo & 2) === 0) this.fault(lo, hi, access, FSC_TRANSLATION + level);
+      if ((dlo & 0x400) === 0) this.fault(lo, hi, access, FSC_ACCESS_FLAG + level);
+      const blockBase = addr - (addr % 2 ** shift);
+      const pa4k = blockBase + (va48 % 2 ** shift) - (lo & 0xfff);
+      const ap = (dlo >>> 6) & 3;
+      const el0 = (ap & 1) !== 0 && (apTable & 1) === 0;
+      const ro = (ap & 2) !== 0 || (apTable & 2) !== 0;
+      let perm = P_R1 | (ro ? 0 : P_W1);
+      if (el0) perm |= P_R0 | (ro ? 0 : P_W0);
+      const pxn = ((dhi >>> 21) & 1) | pxnTable;
+      const uxn = ((dhi >>> 22) & 1) | uxnTable;
+      // EL1 may not execute what EL0 can write.
+      if (!pxn && !(el0 && !ro)) perm |= P_X1;
+      if (!uxn && el0) perm |= P_X0;
+      const nG = (dlo >>> 11) & 1;
+      this.tagLo[slot] = lo >>> 12;
+      this.tagHi[slot] = hi;
+      this.tagAsid[slot] = nG ? this.asid : -1;
+      this.paPage[slot] = pa4k;
+      this.perm[slot] = perm;
+      return;
+    }
+  }
+
+  private topBitsMatch(hi: number, inputBits: number, upper: number): boolean {
+    // Bits [63:inputBits] of the VA must all equal `upper`.
+    const highBits = 64 - inputBits; // bits above input range, within the high word (inputBits >= 25)
+    const mask = highBits >= 32 ? -1 : ~((1 << (32 - highBits)) - 1);
+    return upper ? (hi & mask) === mask : (hi & mask) === 0;
+  }
+
+  /** Raise a translation-regime fault in the guest (EL1 data or instruction abort). */
+  fault(lo: number, hi: number, access: number, fsc: number): never {
+    const cpu = this.cpu;
+    const fromEl0 = cpu.el === 0;
+    let ec: number;
+    let iss = fsc;
+    if (access === ACC_EXEC) ec = fromEl0 ? 0x20 : 0x21;
+    else {
+      ec = fromEl0 ? 0x24 : 0x25;
+      if (access === ACC_WRITE) iss |= 1 << 6;
+    }
+    this.fTag = -1;
+    takeSyncException(cpu, (ec << 26) | (1 << 25) | iss, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
+    throw GUEST_EXCEPTION;
+  }
+
+  /** Stage-2 miss: leave run() with an HVF-style exit; PC stays at the instruction. */
+  vmExit(ec: number, wnr: number, lo: number, hi: number, pa: number, _write: boolean): never {
+    const cpu = this.cpu;
+    const iss = ec === 0x24 ? (cpu.accessIss | (wnr << 6) | 0x07) : 0x07;
+    cpu.exit = { reason: 1, syndrome: ((ec << 26) | (1 << 25) | iss) >>> 0, va: (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0), pa };
+    cpu.s.pcLo = cpu.curPcLo;
+    cpu.s.pcHi = cpu.curPcHi;
+    throw VM_EXIT;
+  }
+}

@@ -1,0 +1,274 @@
+// virtio-blk over a raw image file (virtio 1.2, 5.2). Requests run as async file I/O, up to
+// MAX_IN_FLIGHT at once, and may complete out of order. Guest data is copied in at pop time
+// (writes) or out at completion (reads), and a completion that arrives after a reset is dropped
+// so no stale I/O touches guest memory. FLUSH completes only after FileHandle.sync().
+import { open, type FileHandle } from 'node:fs/promises';
+import type { GuestMemoryAccess } from '../../../memory/guest-memory.ts';
+import {
+  bit, readConfigBytes, silentLogger, VIRTIO_F_EVENT_IDX, VIRTIO_F_INDIRECT_DESC, VIRTIO_F_VERSION_1, VIRTIO_ID_BLOCK,
+  type DeviceLogger, type DeviceSignals, type VirtioDevice,
+} from '../device.ts';
+import type { DescriptorChain, Virtqueue } from '../queue.ts';
+
+export const VIRTIO_BLK_F_SEG_MAX = 2;
+export const VIRTIO_BLK_F_RO = 5;
+export const VIRTIO_BLK_F_BLK_SIZE = 6;
+export const VIRTIO_BLK_F_FLUSH = 9;
+export const VIRTIO_BLK_F_DISCARD = 13;
+export const VIRTIO_BLK_F_WRITE_ZEROES = 14;
+
+export const VIRTIO_BLK_T_IN = 0;
+export const VIRTIO_BLK_T_OUT = 1;
+export const VIRTIO_BLK_T_FLUSH = 4;
+export const VIRTIO_BLK_T_GET_ID = 8;
+export const VIRTIO_BLK_T_DISCARD = 11;
+export const VIRTIO_BLK_T_WRITE_ZEROES = 13;
+
+export const VIRTIO_BLK_S_OK = 0;
+export const VIRTIO_BLK_S_IOERR = 1;
+export const VIRTIO_BLK_S_UNSUPP = 2;
+
+export const SECTOR_SIZE = 512;
+export const QUEUE_SIZE = 256;
+export const SEG_MAX = QUEUE_SIZE - 2;
+export const MAX_IN_FLIGHT = 64;
+export const VIRTIO_BLK_ID_BYTES = 20;
+/** Per-request caps on discard / write-zeroes extents, in sectors (advertised in config). */
+export const MAX_DISCARD_SECTORS = 1 << 22;
+export const MAX_WRITE_ZEROES_SECTORS = 1 << 16;
+/** Largest data transfer of one IN/OUT request. */
+export const MAX_TRANSFER_BYTES = 16 * 1024 * 1024;
+const HEADER_BYTES = 16;
+const CONFIG_BYTES = 60;
+const ZERO_CHUNK = 1024 * 1024;
+
+export class BlockError extends Error {
+  override readonly name = 'BlockError';
+}
+
+export interface BlockOptions {
+  readonly?: boolean;
+  /** Reported by GET_ID (at most 20 bytes). */
+  id?: string;
+  log?: DeviceLogger;
+}
+
+type Active = { kind: 'activated'; mem: GuestMemoryAccess; queue: Virtqueue; signals: DeviceSignals; epoch: number };
+
+export class VirtioBlock implements VirtioDevice {
+  readonly deviceType = VIRTIO_ID_BLOCK;
+  readonly queueMaxSizes = [QUEUE_SIZE];
+  readonly configSize = CONFIG_BYTES;
+  readonly features: bigint;
+  readonly capacitySectors: number;
+  private readonly config = new Uint8Array(CONFIG_BYTES);
+  private state: { kind: 'inactive' } | Active = { kind: 'inactive' };
+  private epoch = 0;
+  private inFlight = 0;
+  private readonly pending = new Set<Promise<void>>();
+  private closed = false;
+
+  static async open(path: string, options: BlockOptions = {}): Promise<VirtioBlock> {
+    let fh: FileHandle;
+    try {
+      fh = await open(path, options.readonly ? 'r' : 'r+');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new BlockError(`cannot open disk image ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    }
+    const st = await fh.stat();
+    if (!st.isFile() && !st.isBlockDevice()) {
+      await fh.close();
+      throw new BlockError(`disk image ${path} is not a regular file`);
+    }
+    return new VirtioBlock(fh, st.size, path, options);
+  }
+
+  constructor(private readonly file: FileHandle, sizeBytes: number, readonly name: string, private readonly options: BlockOptions = {}) {
+    this.capacitySectors = Math.floor(sizeBytes / SECTOR_SIZE);
+    if (sizeBytes % SECTOR_SIZE !== 0) this.log.warn(`${name}: size is not a multiple of 512; the tail is not visible`);
+    let f = bit(VIRTIO_F_VERSION_1) | bit(VIRTIO_F_INDIRECT_DESC) | bit(VIRTIO_F_EVENT_IDX)
+      | bit(VIRTIO_BLK_F_SEG_MAX) | bit(VIRTIO_BLK_F_BLK_SIZE) | bit(VIRTIO_BLK_F_FLUSH);
+    f |= options.readonly ? bit(VIRTIO_BLK_F_RO) : bit(VIRTIO_BLK_F_DISCARD) | bit(VIRTIO_BLK_F_WRITE_ZEROES);
+    this.features = f;
+    const v = new DataView(this.config.buffer);
+    v.setBigUint64(0, BigInt(this.capacitySectors), true);
+    v.setUint32(12, SEG_MAX, true);
+    v.setUint32(20, SECTOR_SIZE, true);
+    v.setUint16(34, 1, true); // num_queues
+    v.setUint32(36, MAX_DISCARD_SECTORS, true);
+    v.setUint32(40, 1, true); // max_discard_seg
+    v.setUint32(44, 1, true); // discard_sector_alignment
+    v.setUint32(48, MAX_WRITE_ZEROES_SECTORS, true);
+    v.setUint32(52, 1, true); // max_write_zeroes_seg
+    v.setUint8(56, 0); // write_zeroes_may_unmap
+  }
+
+  private get log(): DeviceLogger {
+    return this.options.log ?? silentLogger;
+  }
+
+  get requestsInFlight(): number {
+    return this.inFlight;
+  }
+
+  readConfig(offset: number, size: number): number {
+    return readConfigBytes(this.config, offset, size);
+  }
+
+  writeConfig(offset: number, size: number): void {
+    this.log.warn(`${this.name}: ignoring ${size}-byte config write at ${offset}`);
+  }
+
+  activate(mem: GuestMemoryAccess, queues: readonly Virtqueue[], _features: bigint, signals: DeviceSignals): void {
+    this.state = { kind: 'activated', mem, queue: queues[0], signals, epoch: ++this.epoch };
+  }
+
+  reset(): void {
+    this.epoch++;
+    this.state = { kind: 'inactive' };
+  }
+
+  queueNotify(index: number): void {
+    if (index === 0) this.process();
+  }
+
+  /** Wait for in-flight requests, sync and close the image. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.reset();
+    await Promise.allSettled([...this.pending]);
+    if (!this.options.readonly) await this.file.sync().catch(() => undefined);
+    await this.file.close();
+  }
+
+  /** Resolves once every request started so far has completed (for tests and shutdown). */
+  async idle(): Promise<void> {
+    while (this.pending.size) await Promise.allSettled([...this.pending]);
+  }
+
+  private process(): void {
+    const s = this.state;
+    if (s.kind !== 'activated' || this.closed) return;
+    while (this.inFlight < MAX_IN_FLIGHT) {
+      const chain = s.queue.pop();
+      if (!chain) break;
+      this.start(s, chain);
+    }
+  }
+
+  private start(s: Active, chain: DescriptorChain): void {
+    const w = chain.writable;
+    const statusSeg = w[w.length - 1];
+    if (!statusSeg || statusSeg.len < 1 || chain.readableLength < HEADER_BYTES) {
+      this.log.warn(`${this.name}: malformed request (no header or status byte)`);
+      s.queue.addUsed(chain.head, 0);
+      s.signals.usedBuffers(0);
+      return;
+    }
+    this.inFlight++;
+    const p = this.execute(s.mem, chain)
+      .catch((e: unknown) => {
+        this.log.warn(`${this.name}: I/O error: ${(e as Error).message}`);
+        return { status: VIRTIO_BLK_S_IOERR, data: undefined as Uint8Array | undefined };
+      })
+      .then((r) => {
+        this.inFlight--;
+        if (this.state.kind !== 'activated' || this.state.epoch !== s.epoch) return; // reset meanwhile
+        let written = 0;
+        if (r.status === VIRTIO_BLK_S_OK && r.data) written = chain.writeBytes(s.mem, 0, r.data);
+        s.mem.writeU8(statusSeg.addr + statusSeg.len - 1, r.status);
+        s.queue.addUsed(chain.head, written + 1);
+        s.signals.usedBuffers(0);
+        this.process();
+      })
+      .finally(() => this.pending.delete(p));
+    this.pending.add(p);
+  }
+
+  /** Runs one request; resolves with its status and, for reads, the bytes to return. */
+  private async execute(mem: GuestMemoryAccess, chain: DescriptorChain): Promise<{ status: number; data?: Uint8Array }> {
+    const header = chain.readBytes(mem, 0, HEADER_BYTES);
+    const hv = new DataView(header.buffer);
+    const type = hv.getUint32(0, true);
+    const sector = hv.getBigUint64(8, true);
+    const dataInBytes = chain.writableLength - 1; // the last writable byte is the status
+    const ro = this.options.readonly === true;
+    switch (type) {
+      case VIRTIO_BLK_T_IN: {
+        const offset = this.extent(sector, dataInBytes);
+        if (offset === undefined) return { status: VIRTIO_BLK_S_IOERR };
+        const buf = new Uint8Array(dataInBytes);
+        let done = 0;
+        while (done < buf.length) {
+          const { bytesRead } = await this.file.read(buf, done, buf.length - done, offset + done);
+          if (bytesRead === 0) return { status: VIRTIO_BLK_S_IOERR };
+          done += bytesRead;
+        }
+        return { status: VIRTIO_BLK_S_OK, data: buf };
+      }
+      case VIRTIO_BLK_T_OUT: {
+        const len = chain.readableLength - HEADER_BYTES;
+        if (ro) return { status: VIRTIO_BLK_S_IOERR };
+        const offset = this.extent(sector, len);
+        if (offset === undefined) return { status: VIRTIO_BLK_S_IOERR };
+        const data = chain.readBytes(mem, HEADER_BYTES, len);
+        await this.writeFully(data, offset);
+        return { status: VIRTIO_BLK_S_OK };
+      }
+      case VIRTIO_BLK_T_FLUSH:
+        if (!ro) await this.file.sync();
+        return { status: VIRTIO_BLK_S_OK };
+      case VIRTIO_BLK_T_GET_ID: {
+        const id = new TextEncoder().encode(this.options.id ?? 'nodevisor').subarray(0, VIRTIO_BLK_ID_BYTES);
+        const out = new Uint8Array(Math.min(VIRTIO_BLK_ID_BYTES, dataInBytes));
+        out.set(id.subarray(0, out.length));
+        return { status: VIRTIO_BLK_S_OK, data: out };
+      }
+      case VIRTIO_BLK_T_DISCARD:
+      case VIRTIO_BLK_T_WRITE_ZEROES: {
+        if (ro) return { status: VIRTIO_BLK_S_IOERR };
+        const segBytes = chain.readableLength - HEADER_BYTES;
+        if (segBytes !== 16) return { status: VIRTIO_BLK_S_UNSUPP }; // max_*_seg is 1
+        const seg = new DataView(chain.readBytes(mem, HEADER_BYTES, 16).buffer);
+        const start = seg.getBigUint64(0, true);
+        const count = seg.getUint32(8, true);
+        const flags = seg.getUint32(12, true);
+        const isDiscard = type === VIRTIO_BLK_T_DISCARD;
+        const cap = isDiscard ? MAX_DISCARD_SECTORS : MAX_WRITE_ZEROES_SECTORS;
+        // Discard takes no flags; write-zeroes only the unmap hint (bit 0).
+        if (count > cap || (isDiscard ? flags !== 0 : (flags & ~1) !== 0)) return { status: VIRTIO_BLK_S_UNSUPP };
+        const offset = this.extent(start, count * SECTOR_SIZE);
+        if (offset === undefined) return { status: VIRTIO_BLK_S_IOERR };
+        // Discard is a hint (reads after it are unspecified), so a raw file needs no work.
+        if (!isDiscard) await this.writeZeroes(offset, count * SECTOR_SIZE);
+        return { status: VIRTIO_BLK_S_OK };
+      }
+      default:
+        return { status: VIRTIO_BLK_S_UNSUPP };
+    }
+  }
+
+  /** The byte offset of [sector, +bytes) when it is whole sectors inside the disk. */
+  private extent(sector: bigint, bytes: number): number | undefined {
+    if (bytes < 0 || bytes % SECTOR_SIZE !== 0 || bytes > MAX_TRANSFER_BYTES) return undefined;
+    if (sector + BigInt(bytes / SECTOR_SIZE) > BigInt(this.capacitySectors)) return undefined;
+    return Number(sector) * SECTOR_SIZE;
+  }
+
+  private async writeFully(data: Uint8Array, offset: number): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.file.write(data, done, data.length - done, offset + done);
+      done += bytesWritten;
+    }
+  }
+
+  private async writeZeroes(offset: number, bytes: number): Promise<void> {
+    const zeros = new Uint8Array(Math.min(ZERO_CHUNK, bytes));
+    for (let done = 0; done < bytes; done += zeros.length) {
+      await this.writeFully(zeros.subarray(0, Math.min(zeros.length, bytes - done)), offset + done);
+    }
+  }
+}
