@@ -82,7 +82,7 @@ function qemu(command: string): Promise<Sample> {
   const filter = new RunStatusFilter(nonce);
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const p = spawn('qemu-system-aarch64', ['-M', 'virt', '-cpu', 'cortex-a72', '-smp', String(cpus), '-m', '512', '-nographic', '-no-reboot',
+    const p = spawn('qemu-system-aarch64', ['-M', 'virt', '-cpu', 'cortex-a72', '-smp', String(cpus), '-m', '512', '-nographic', '-nic', 'none', '-no-reboot',
       '-kernel', guest!.kernel, '-initrd', guest!.initrd, '-append', cmdline], { stdio: ['ignore', 'pipe', 'inherit'] });
     let output = '';
     const clock = new MarkerClock(() => procCpuSeconds(p.pid ?? 0));

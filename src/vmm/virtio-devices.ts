@@ -1,9 +1,15 @@
 // Attaching virtio-mmio devices: one slot of the virtio-mmio window per device, in a fixed
-// order so the device tree and the bus agree: block devices, then entropy, console,
-// vsock and shared folders.
-import type { VirtioMmioDevice } from '../arch/arm64/fdt.ts';
+// order so the device tree and the bus agree: block devices, then entropy, console, vsock,
+// shared folders and network interfaces. `describe` (for `nodevisor dtb`) and `attach` walk
+// the same plan, so the two can never disagree.
+import type { VirtioDeviceKind, VirtioMmioDevice } from '../arch/arm64/fdt.ts';
+import { VIRTIO_MMIO_SLOTS, VIRTIO_MMIO_SLOT_SIZE, spi, virtioMmioSlotBase, virtioMmioSlotSpi } from '../arch/arm64/layout.ts';
 import type { MmioBus } from '../bus/mmio-bus.ts';
-import type { SpiSink } from '../devices/interrupt.ts';
+import { spiLine, type SpiSink } from '../devices/interrupt.ts';
+import type { DeviceLogger, VirtioDevice } from '../devices/virtio/device.ts';
+import { VirtioMmioTransport } from '../devices/virtio/mmio-transport.ts';
+import { VirtioBlock } from '../devices/virtio/block/device.ts';
+import { VirtioRng } from '../devices/virtio/rng/device.ts';
 import type { GuestMemoryAccess } from '../memory/guest-memory.ts';
 
 export interface DiskConfig { path: string; readonly: boolean }
@@ -19,19 +25,76 @@ export interface VirtioConfig {
   rng?: boolean;
 }
 
+export class VirtioConfigError extends Error {
+  override readonly name = 'VirtioConfigError';
+}
+
+/** A device that holds host resources (files, sockets) releases them here. */
+export interface ClosableDevice extends VirtioDevice {
+  close?(): Promise<void>;
+}
+
+export interface AttachedDevice {
+  readonly slot: number;
+  readonly kind: VirtioDeviceKind;
+  readonly device: ClosableDevice;
+  readonly transport: VirtioMmioTransport;
+}
+
 export interface AttachedVirtio {
   readonly slots: VirtioMmioDevice[];
+  readonly devices: readonly AttachedDevice[];
   close(): Promise<void>;
 }
 
-interface Logger { warn(m: string): void; debug(m: string): void; info(m: string): void }
+interface Logger { warn(m: string): void; debug(m: string): void; info(m: string): void; child?(category: string): Logger }
 
-function describe(_opts: VirtioConfig): VirtioMmioDevice[] {
-  return [];
+/** One planned device: its kind, a log category, and how to open it. */
+interface PlannedDevice {
+  readonly kind: VirtioDeviceKind;
+  readonly category: string;
+  create(log: DeviceLogger): Promise<ClosableDevice>;
 }
 
-async function attach(_bus: MmioBus, _mem: GuestMemoryAccess, _gic: SpiSink, opts: VirtioConfig, _log: Logger): Promise<AttachedVirtio> {
-  return { slots: describe(opts), close: async () => undefined };
+function plan(opts: VirtioConfig): PlannedDevice[] {
+  const out: PlannedDevice[] = [];
+  (opts.disks ?? []).forEach((d, i) => out.push({
+    kind: 'block',
+    category: 'virtio-blk',
+    create: (log) => VirtioBlock.open(d.path, { readonly: d.readonly, id: `nodevisor-disk${i}`, log }),
+  }));
+  if (opts.rng !== false) out.push({ kind: 'rng', category: 'virtio-rng', create: async (log) => new VirtioRng({ log }) });
+  if (out.length > VIRTIO_MMIO_SLOTS) throw new VirtioConfigError(`${out.length} virtio devices requested; the machine has ${VIRTIO_MMIO_SLOTS} slots`);
+  return out;
+}
+
+function describe(opts: VirtioConfig): VirtioMmioDevice[] {
+  return plan(opts).map((p, slot) => ({ slot, kind: p.kind }));
+}
+
+function childLogger(log: Logger, category: string): Logger {
+  return log.child ? log.child(category) : log;
+}
+
+async function attach(bus: MmioBus, mem: GuestMemoryAccess, gic: SpiSink, opts: VirtioConfig, log: Logger): Promise<AttachedVirtio> {
+  const attached: AttachedDevice[] = [];
+  const close = async (): Promise<void> => {
+    const results = await Promise.allSettled(attached.map((a) => a.device.close?.()));
+    for (const r of results) if (r.status === 'rejected') log.warn(`closing a virtio device failed: ${(r.reason as Error).message}`);
+  };
+  try {
+    for (const [slot, p] of plan(opts).entries()) {
+      const devLog = childLogger(log, p.category);
+      const device = await p.create(devLog);
+      const transport = new VirtioMmioTransport(device, mem, spiLine(gic, spi(virtioMmioSlotSpi(slot))), devLog);
+      bus.insert(transport, virtioMmioSlotBase(slot), VIRTIO_MMIO_SLOT_SIZE);
+      attached.push({ slot, kind: p.kind, device, transport });
+    }
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { slots: attached.map(({ slot, kind }) => ({ slot, kind })), devices: attached, close };
 }
 
 export const attachVirtioDevices = Object.assign(attach, { describe });

@@ -43,7 +43,7 @@ function runOnQemu(kernel: string, initrd: string, script: string, cpus: number)
   const { cmdline, nonce } = buildRunCmdline({ argv: ['sh', '-c', script] }, 'console=ttyAMA0');
   const filter = new RunStatusFilter(nonce);
   return new Promise((resolve, reject) => {
-    const p = spawn('qemu-system-aarch64', ['-M', 'virt', '-cpu', 'cortex-a72', '-smp', String(cpus), '-m', '512', '-nographic', '-no-reboot',
+    const p = spawn('qemu-system-aarch64', ['-M', 'virt', '-cpu', 'cortex-a72', '-smp', String(cpus), '-m', '512', '-nographic', '-nic', 'none', '-no-reboot',
       '-kernel', kernel, '-initrd', initrd, '-append', cmdline], { stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
     const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error('QEMU timed out')); }, 120_000);

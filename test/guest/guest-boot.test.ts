@@ -15,7 +15,7 @@ const QEMU = 'qemu-system-aarch64';
 /** `input` is typed once the console shows `prompt`. */
 function qemu(kernel: string, initrd: string, cmdline: string, input = '', prompt = '# '): Promise<{ out: Buffer; code: number | null }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(QEMU, ['-M', 'virt', '-cpu', 'cortex-a57', '-m', '512', '-nographic', '-no-reboot', '-kernel', kernel, '-initrd', initrd, '-append', cmdline], {
+    const p = spawn(QEMU, ['-M', 'virt', '-cpu', 'cortex-a57', '-m', '512', '-nographic', '-nic', 'none', '-no-reboot', '-kernel', kernel, '-initrd', initrd, '-append', cmdline], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const chunks: Buffer[] = [];
