@@ -16,10 +16,15 @@ struct MappedRegion {
   Napi::Reference<Napi::Value> buffer;  // keeps the JS-owned ArrayBuffer alive while mapped
 };
 
+// The VM is process-global but its guest RAM is owned by one JS environment (the main
+// thread or a worker): that environment alone may map memory, create vCPUs or destroy
+// the VM, and when it goes away its mappings are removed before the memory is freed.
 struct AddonState {
   Napi::FunctionReference vcpu_ctor;
   std::vector<MappedRegion> regions;
   uint32_t next_vcpu_index = 0;
+  bool owns_vm = false;
+  ~AddonState();  // addon.mm: unmaps regions, destroys the VM if this env owns it
 };
 
 inline AddonState* State(Napi::Env env) { return env.GetInstanceData<AddonState>(); }

@@ -23,12 +23,29 @@ std::atomic<bool> g_vm_exists{false};
 
 namespace {
 
-constexpr uint32_t kAbiVersion = 1;
+constexpr uint32_t kAbiVersion = 2;  // src/accel/hvf/native.ts NATIVE_ABI_VERSION
 constexpr uint32_t kDefaultIpaBits = 36;  // HVF's size when none is configured (and before macOS 13)
+
+// HVF maps in 16 KiB granules on Apple Silicon (a 4 KiB-multiple size is rejected), so
+// never align to less, whatever sysconf says.
+constexpr uint64_t kHvfGranule = 16384;
 
 uint64_t HostPageSize() {
   long page = sysconf(_SC_PAGESIZE);
-  return page > 0 ? static_cast<uint64_t>(page) : 16384;
+  return page > 0 && static_cast<uint64_t>(page) > kHvfGranule ? static_cast<uint64_t>(page) : kHvfGranule;
+}
+
+// The VM-changing calls belong to the environment that created the VM (see AddonState).
+bool OwnsVm(Napi::Env env, const char* call) {
+  if (!g_vm_exists.load()) {
+    HvError(env, call, HV_NO_DEVICE, "no VM exists in this process").ThrowAsJavaScriptException();
+    return false;
+  }
+  if (!State(env)->owns_vm) {
+    HvError(env, call, HV_BUSY, "the VM belongs to another JavaScript environment (thread) of this process").ThrowAsJavaScriptException();
+    return false;
+  }
+  return true;
 }
 
 bool GicSupported() {
@@ -89,6 +106,15 @@ hv_return_t CreateGic(Napi::Env env, Napi::Object gic, std::string* failed_call)
     *failed_call = "gic config (distributorBase and redistributorBase are required)";
     return HV_BAD_ARGUMENT;
   }
+  // hv_gic_create enables MSIs only with both a region and a range: half a setup is a mistake.
+  if ((has_msi != has_intid) || (has_msi != has_count)) {
+    *failed_call = "gic config (msiRegionBase, msiIntidBase and msiIntidCount go together)";
+    return HV_BAD_ARGUMENT;
+  }
+  if (msi_intid > 0xffffffffull || msi_count > 0xffffffffull) {
+    *failed_call = "gic config (MSI INTIDs are 32-bit)";
+    return HV_BAD_ARGUMENT;
+  }
   if (__builtin_available(macOS 15.0, *)) {
     hv_gic_config_t config = hv_gic_config_create();
     hv_return_t r = hv_gic_config_set_distributor_base(config, dist);
@@ -101,7 +127,7 @@ hv_return_t CreateGic(Napi::Env env, Napi::Object gic, std::string* failed_call)
       r = hv_gic_config_set_msi_region_base(config, msi_base);
       if (r != HV_SUCCESS) *failed_call = "hv_gic_config_set_msi_region_base";
     }
-    if (r == HV_SUCCESS && has_intid && has_count) {
+    if (r == HV_SUCCESS && has_msi) {
       r = hv_gic_config_set_msi_interrupt_range(config, static_cast<uint32_t>(msi_intid), static_cast<uint32_t>(msi_count));
       if (r != HV_SUCCESS) *failed_call = "hv_gic_config_set_msi_interrupt_range";
     }
@@ -165,18 +191,21 @@ Napi::Value VmCreate(const Napi::CallbackInfo& info) {
       return ThrowHv(env, failed_call.c_str(), r);
     }
   }
+  State(env)->owns_vm = true;
   return env.Undefined();
 }
 
 Napi::Value VmDestroy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!g_vm_exists.load()) return env.Undefined();
+  if (!OwnsVm(env, "hv_vm_destroy")) return env.Undefined();
   if (LiveVcpuCount() != 0) {
     return ThrowHv(env, "hv_vm_destroy", HV_BUSY, std::to_string(LiveVcpuCount()) + " vCPU(s) still exist: destroy them first");
   }
   hv_return_t r = hv_vm_destroy();
   if (r != HV_SUCCESS) return ThrowHv(env, "hv_vm_destroy", r);
   State(env)->regions.clear();
+  State(env)->owns_vm = false;
   g_vm_exists.store(false);
   return env.Undefined();
 }
@@ -223,7 +252,7 @@ Napi::Value VmMap(const Napi::CallbackInfo& info) {
   HostRange range;
   uint64_t gpa = 0, flags = 0;
   if (!HostRangeOf(info[0], &range) || !ToU64(info[1], &gpa) || !ToU64(info[2], &flags)) return env.Undefined();
-  if (!g_vm_exists.load()) return ThrowHv(env, "hv_vm_map", HV_NO_DEVICE, "no VM exists in this process");
+  if (!OwnsVm(env, "hv_vm_map")) return env.Undefined();
   const uint64_t page = HostPageSize();
   const uintptr_t address = reinterpret_cast<uintptr_t>(range.data);
   if (range.size == 0 || range.size % page != 0 || gpa % page != 0 || address % page != 0) {
@@ -249,6 +278,7 @@ Napi::Value VmUnmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t gpa = 0, size = 0;
   if (!ToU64(info[0], &gpa) || !ToU64(info[1], &size)) return env.Undefined();
+  if (!OwnsVm(env, "hv_vm_unmap")) return env.Undefined();
   hv_return_t r = hv_vm_unmap(gpa, static_cast<size_t>(size));
   if (r != HV_SUCCESS) return ThrowHv(env, "hv_vm_unmap", r);
   // Drop the reference of every region now wholly unmapped; partly unmapped ones stay
@@ -268,6 +298,7 @@ Napi::Value VmProtect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t gpa = 0, size = 0, flags = 0;
   if (!ToU64(info[0], &gpa) || !ToU64(info[1], &size) || !ToU64(info[2], &flags)) return env.Undefined();
+  if (!OwnsVm(env, "hv_vm_protect")) return env.Undefined();
   hv_return_t r = hv_vm_protect(gpa, static_cast<size_t>(size), flags);
   if (r != HV_SUCCESS) return ThrowHv(env, "hv_vm_protect", r);
   return env.Undefined();
@@ -384,6 +415,52 @@ Napi::Value GicGetDistributorReg(const Napi::CallbackInfo& info) {
   return ThrowHv(env, "hv_gic_get_distributor_reg", HV_UNSUPPORTED, "the in-kernel GIC needs macOS 15");
 }
 
+Napi::Value GicSetDistributorReg(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t reg = 0;
+  uint64_t value = 0;
+  if (!ToU32(info[0], &reg) || !ToU64(info[1], &value)) return env.Undefined();
+  if (reg > 0xffff) return ThrowHv(env, "hv_gic_set_distributor_reg", HV_BAD_ARGUMENT, "not a 16-bit distributor offset");
+  if (__builtin_available(macOS 15.0, *)) {
+    hv_return_t r = hv_gic_set_distributor_reg(static_cast<hv_gic_distributor_reg_t>(reg), value);
+    if (r != HV_SUCCESS) return ThrowHv(env, "hv_gic_set_distributor_reg", r);
+    return env.Undefined();
+  }
+  return ThrowHv(env, "hv_gic_set_distributor_reg", HV_UNSUPPORTED, "the in-kernel GIC needs macOS 15");
+}
+
+Napi::Value GicSendMsi(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t address = 0;
+  uint32_t intid = 0;
+  if (!ToU64(info[0], &address) || !ToU32(info[1], &intid)) return env.Undefined();
+  if (__builtin_available(macOS 15.0, *)) {
+    hv_return_t r = hv_gic_send_msi(address, intid);
+    if (r != HV_SUCCESS) return ThrowHv(env, "hv_gic_send_msi", r, "INTID " + std::to_string(intid));
+    return env.Undefined();
+  }
+  return ThrowHv(env, "hv_gic_send_msi", HV_UNSUPPORTED, "the in-kernel GIC needs macOS 15");
+}
+
+// hv_vcpus_exit on a list of hv_vcpu_t ids: no owning-thread rule, no VM-owner rule, so any
+// JS environment (a worker's too) can kick vCPUs it knows by id.
+Napi::Value VcpusExit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) return ThrowType(env, "vcpusExit: expected an array of vCPU ids");
+  Napi::Array list = info[0].As<Napi::Array>();
+  if (list.Length() == 0) return env.Undefined();
+  if (list.Length() > 4096) return ThrowType(env, "vcpusExit: too many vCPU ids");
+  std::vector<hv_vcpu_t> ids(list.Length());
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    uint64_t id = 0;
+    if (!ToU64(list.Get(i), &id)) return env.Undefined();
+    ids[i] = id;
+  }
+  hv_return_t r = hv_vcpus_exit(ids.data(), static_cast<uint32_t>(ids.size()));
+  if (r != HV_SUCCESS) return ThrowHv(env, "hv_vcpus_exit", r);
+  return env.Undefined();
+}
+
 // ---- vCPU configuration (feature registers, cache geometry) ---------------------------
 
 Napi::Value VcpuConfigFeatureReg(const Napi::CallbackInfo& info) {
@@ -441,6 +518,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gicSaveState", Napi::Function::New(env, GicSaveState, "gicSaveState"));
   exports.Set("gicRestoreState", Napi::Function::New(env, GicRestoreState, "gicRestoreState"));
   exports.Set("gicGetDistributorReg", Napi::Function::New(env, GicGetDistributorReg, "gicGetDistributorReg"));
+  exports.Set("gicSetDistributorReg", Napi::Function::New(env, GicSetDistributorReg, "gicSetDistributorReg"));
+  exports.Set("gicSendMsi", Napi::Function::New(env, GicSendMsi, "gicSendMsi"));
+  exports.Set("vcpusExit", Napi::Function::New(env, VcpusExit, "vcpusExit"));
   exports.Set("vcpuConfigFeatureReg", Napi::Function::New(env, VcpuConfigFeatureReg, "vcpuConfigFeatureReg"));
   exports.Set("vcpuConfigCcsidr", Napi::Function::New(env, VcpuConfigCcsidr, "vcpuConfigCcsidr"));
   exports.Set("createVcpu", Napi::Function::New(env, CreateVcpu, "createVcpu"));
@@ -448,6 +528,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 }
 
 }  // namespace
+
+// Environment teardown (process exit, or a worker that owned the VM ending). ObjectWrap
+// finalizers ran first, so vCPU threads are gone; remove the mappings before V8 frees the
+// ArrayBuffers behind them, then the VM itself.
+AddonState::~AddonState() {
+  if (!owns_vm || !g_vm_exists.load()) return;
+  for (const MappedRegion& region : regions) hv_vm_unmap(region.gpa, static_cast<size_t>(region.size));
+  if (LiveVcpuCount() == 0 && hv_vm_destroy() == HV_SUCCESS) g_vm_exists.store(false);
+}
 
 }  // namespace nodevisor_hvf
 

@@ -101,6 +101,8 @@ class VcpuWrap : public Napi::ObjectWrap<VcpuWrap> {
   Napi::Value GetGicRedistributorBase(const Napi::CallbackInfo& info);
   Napi::Value GetGicIccReg(const Napi::CallbackInfo& info);
   Napi::Value SetGicIccReg(const Napi::CallbackInfo& info);
+  Napi::Value GetGicRedistributorReg(const Napi::CallbackInfo& info);
+  Napi::Value SetGicRedistributorReg(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
 
   VcpuThread* thread_ = nullptr;  // owned; deleted after the thread has been joined

@@ -152,6 +152,8 @@ Napi::Function VcpuWrap::Define(Napi::Env env) {
     InstanceMethod<&VcpuWrap::GetGicRedistributorBase>("getGicRedistributorBase"),
     InstanceMethod<&VcpuWrap::GetGicIccReg>("getGicIccReg"),
     InstanceMethod<&VcpuWrap::SetGicIccReg>("setGicIccReg"),
+    InstanceMethod<&VcpuWrap::GetGicRedistributorReg>("getGicRedistributorReg"),
+    InstanceMethod<&VcpuWrap::SetGicRedistributorReg>("setGicRedistributorReg"),
     InstanceMethod<&VcpuWrap::Destroy>("destroy"),
   });
 }
@@ -478,6 +480,37 @@ Napi::Value VcpuWrap::SetGicIccReg(const Napi::CallbackInfo& info) {
   return ThrowHv(env, "hv_gic_set_icc_reg", HV_UNSUPPORTED, "the in-kernel GIC needs macOS 15");
 }
 
+// This vCPU's redistributor (RD and SGI frames, GICv3 offsets); owning thread only.
+Napi::Value VcpuWrap::GetGicRedistributorReg(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t reg = 0;
+  if (!ToU32(info[0], &reg)) return env.Undefined();
+  if (__builtin_available(macOS 15.0, *)) {
+    uint64_t value = 0;
+    VcpuThread* t = thread_;
+    Sync(env, "hv_gic_get_redistributor_reg", [t, reg, &value]() {
+      return hv_gic_get_redistributor_reg(t->id(), static_cast<hv_gic_redistributor_reg_t>(reg), &value);
+    });
+    if (env.IsExceptionPending()) return env.Undefined();
+    return Napi::BigInt::New(env, value);
+  }
+  return ThrowHv(env, "hv_gic_get_redistributor_reg", HV_UNSUPPORTED, "the in-kernel GIC needs macOS 15");
+}
+
+Napi::Value VcpuWrap::SetGicRedistributorReg(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t reg = 0;
+  uint64_t value = 0;
+  if (!ToU32(info[0], &reg) || !ToU64(info[1], &value)) return env.Undefined();
+  if (__builtin_available(macOS 15.0, *)) {
+    VcpuThread* t = thread_;
+    return Sync(env, "hv_gic_set_redistributor_reg", [t, reg, value]() {
+      return hv_gic_set_redistributor_reg(t->id(), static_cast<hv_gic_redistributor_reg_t>(reg), value);
+    });
+  }
+  return ThrowHv(env, "hv_gic_set_redistributor_reg", HV_UNSUPPORTED, "the in-kernel GIC needs macOS 15");
+}
+
 // Resolves once hv_vcpu_destroy ran on the owning thread and that thread has ended. A run
 // in flight is cancelled first (it settles as CANCELED).
 Napi::Value VcpuWrap::Destroy(const Napi::CallbackInfo& info) {
@@ -522,6 +555,10 @@ Napi::Value CreateVcpu(const Napi::CallbackInfo& info) {
     return deferred.Promise();
   }
   AddonState* state = State(env);
+  if (!state->owns_vm) {
+    deferred.Reject(HvError(env, "hv_vcpu_create", HV_BUSY, "the VM belongs to another JavaScript environment (thread) of this process").Value());
+    return deferred.Promise();
+  }
   Napi::Function noop = Napi::Function::New(env, [](const Napi::CallbackInfo&) {});
   // Unlimited queue: the vCPU thread never blocks on BlockingCall. Starts referenced; the
   // creation below holds it until the Promise settles.

@@ -144,6 +144,8 @@ export interface HvfReport {
   hvSupport?: boolean;
   addon?: { path?: string; error?: string };
   entitlement?: { executable: string; signed: boolean; hypervisor: boolean };
+  /** The entitled copy of node the CLI re-executes under, when the running node lacks the entitlement. */
+  entitledCopy?: string;
   vmCreate?: VmProbe;
   maxIpaBits?: number;
   maxVcpus?: number;
@@ -154,7 +156,7 @@ export interface HvfReport {
   advice: string[];
 }
 
-export function gatherHvfReport(host: DoctorHost = defaultDoctorHost()): HvfReport {
+export function gatherHvfReport(host: DoctorHost = defaultDoctorHost(), env: Record<string, string | undefined> = process.env): HvfReport {
   const platform = `${host.platform}-${host.arch}`;
   if (host.platform !== 'darwin' || host.arch !== 'arm64') {
     const why = new HvfUnavailableError(platform, 'Hypervisor.framework exists only on macOS on Apple Silicon', []).message;
@@ -173,11 +175,15 @@ export function gatherHvfReport(host: DoctorHost = defaultDoctorHost()): HvfRepo
   const codesign = host.run('codesign', ['-d', '--entitlements', '-', host.execPath]);
   const ent = parseEntitlements(`${codesign.stdout}\n${codesign.stderr}`);
   report.entitlement = { executable: host.execPath, ...ent };
+  // Probe with the node the CLI will really run guests under (the entitled copy, if any).
+  const choice = ent.hypervisor ? undefined : selectNodeForHvf(host, env);
+  if (choice?.reexec) report.entitledCopy = choice.execPath;
+  const probeNode = report.entitledCopy ?? host.execPath;
 
   const addon = host.findAddon();
   report.addon = 'path' in addon ? { path: addon.path } : { error: addon.error };
   if ('path' in addon) {
-    const probe = parseProbe(host.run(host.execPath, ['-e', probeScript(addon.path)], 30_000));
+    const probe = parseProbe(host.run(probeNode, ['-e', probeScript(addon.path)], 30_000));
     report.vmCreate = probe;
     if (probe.capabilities) {
       report.maxIpaBits = probe.capabilities.maxIpaBits;
@@ -193,7 +199,7 @@ export function gatherHvfReport(host: DoctorHost = defaultDoctorHost()): HvfRepo
         : 'sysctl kern.hv_support does not exist: this is probably a macOS virtual machine (e.g. a GitHub-hosted runner), where Hypervisor.framework is unavailable.',
     );
   }
-  if (!ent.hypervisor) {
+  if (!ent.hypervisor && !report.entitledCopy) {
     report.problems.push(`${host.execPath} is ${ent.signed ? 'signed without' : 'not signed with'} the ${ENTITLEMENT} entitlement.`);
     report.advice.push('Run `nodevisor doctor --sign` to create an entitled copy of node (your own node stays untouched); nodevisor re-executes under it.');
   }
@@ -219,6 +225,7 @@ export function formatHvfReport(r: HvfReport): string {
     lines.push(`kern.hv_support:     ${yes(r.hvSupport)}`);
   }
   if (r.entitlement) lines.push(`entitlement:         ${r.entitlement.hypervisor ? 'present' : 'missing'} (${r.entitlement.executable})`);
+  if (r.entitledCopy) lines.push(`entitled copy:       ${r.entitledCopy} (nodevisor runs guests under it)`);
   if (r.addon) lines.push(`addon:               ${r.addon.path ?? `not loadable`}`);
   if (r.vmCreate) lines.push(`hv_vm_create:        ${r.vmCreate.ok ? 'works' : `fails${r.vmCreate.hvName ? ` (${r.vmCreate.hvName})` : ''}`}`);
   if (r.maxIpaBits !== undefined) lines.push(`max IPA size:        ${r.maxIpaBits} bits`);
@@ -311,6 +318,36 @@ export function selectNodeForHvf(host: DoctorHost = defaultDoctorHost(), env: Re
     return { execPath: current, reexec: false, reason: `${copy} exists but lacks the entitlement; run \`nodevisor doctor --sign\` again` };
   }
   return { execPath: current, reexec: false, reason: `${current} lacks the ${ENTITLEMENT} entitlement and no entitled copy exists; run \`nodevisor doctor --sign\`` };
+}
+
+export interface ReexecOptions {
+  argv?: readonly string[];
+  execArgv?: readonly string[];
+  env?: Record<string, string | undefined>;
+  /** Runs the child with inherited stdio and returns its exit status (default: spawnSync). */
+  spawn?: (execPath: string, args: readonly string[], env: Record<string, string | undefined>) => number;
+}
+
+/**
+ * Re-runs this CLI invocation under the entitled copy of node when selectNodeForHvf says
+ * so, and returns the child's exit status; undefined when the current process should carry
+ * on itself. The child gets NODEVISOR_NO_REEXEC=1, so it never re-executes again. Called
+ * at CLI start-up before a command that may use HVF (run, boot).
+ */
+export function reexecUnderEntitledNode(host: DoctorHost = defaultDoctorHost(), opts: ReexecOptions = {}): number | undefined {
+  const env = opts.env ?? process.env;
+  const choice = selectNodeForHvf(host, env);
+  if (!choice.reexec) return undefined;
+  const args = [...(opts.execArgv ?? process.execArgv), ...(opts.argv ?? process.argv).slice(1)];
+  const childEnv = { ...env, NODEVISOR_NO_REEXEC: '1' };
+  const spawn =
+    opts.spawn ??
+    ((execPath: string, a: readonly string[], e: Record<string, string | undefined>) => {
+      const r = spawnSync(execPath, a, { stdio: 'inherit', env: e as NodeJS.ProcessEnv });
+      if (r.error) throw new DoctorError(`cannot run the entitled node ${execPath}: ${r.error.message}`);
+      return r.status ?? 1;
+    });
+  return spawn(choice.execPath, args, childEnv);
 }
 
 // ---- the names src/cli/commands/doctor.ts wires -------------------------------------------

@@ -2,7 +2,7 @@
 import { expect } from 'chai';
 import { ExitReason, FeatureReg, InterruptType, MemoryFlags, Reg, type Vcpu } from '../../src/accel/types.ts';
 import { SysReg, sysRegId } from '../../src/accel/sysregs.ts';
-import { HvfAccelerator, toVcpuExit } from '../../src/accel/hvf/backend.ts';
+import { GIC_ICC_REGS, HvfAccelerator, toVcpuExit } from '../../src/accel/hvf/backend.ts';
 import { HV_RETURN, HvfError, fromNativeError } from '../../src/accel/hvf/errors.ts';
 import { decodeExit } from '../../src/arch/arm64/exit-decoder.ts';
 import { FakeHvf, nativeError, type FakeHvfOptions, type FakeOp } from './fake-native.ts';
@@ -284,6 +284,38 @@ describe('hvf binding (fake addon)', () => {
     });
   });
 
+  describe('exits requested from elsewhere (hv_vcpus_exit)', () => {
+    it('requestExitAll() cancels every running vCPU in one call', async () => {
+      const { accel, native } = setup([{ op: 'b', target: 0 }]);
+      const vm = accel.createVm();
+      vm.map(accel.allocateRam(4 * PAGE), RAM, MemoryFlags.RWX);
+      const vcpus = [await vm.createVcpu(), await vm.createVcpu()];
+      for (const v of vcpus) v.setReg(Reg.PC, ENTRY);
+      const runs = vcpus.map((v) => v.run());
+      await new Promise((r) => setTimeout(r, 5));
+      let calls = 0;
+      const original = native.vcpusExit.bind(native);
+      native.vcpusExit = (ids) => { calls++; expect([...ids].sort()).to.deep.equal(vcpus.map((v) => v.hvId).sort()); original(ids); };
+      vm.requestExitAll();
+      expect(calls).to.equal(1);
+      for (const exit of await Promise.all(runs)) expect(exit.reason).to.equal(ExitReason.Canceled);
+      await vm.destroy();
+    });
+
+    it('kicks a vCPU known only by its hv_vcpu_t id, as another thread would, and ignores unknown ids', async () => {
+      const { native, vm, vcpu } = await bootVcpu([{ op: 'b', target: 0 }]);
+      const id = (vcpu as import('../../src/accel/hvf/backend.ts').HvfVcpu).hvId;
+      const running = vcpu.run();
+      await new Promise((r) => setTimeout(r, 5));
+      native.vcpusExit([id + 1000]);
+      await new Promise((r) => setTimeout(r, 5));
+      expect(native.vcpus.values().next().value!.running).to.equal(true);
+      native.vcpusExit([id]);
+      expect((await running).reason).to.equal(ExitReason.Canceled);
+      await vm.destroy();
+    });
+  });
+
   describe('in-kernel GIC', () => {
     it('creates the GIC with the VM and range-checks SPIs', async () => {
       const { accel, native } = setup();
@@ -332,10 +364,80 @@ describe('hvf binding (fake addon)', () => {
     await vm.destroy();
   });
 
+  it('saves and restores distributor, redistributor and CPU interface state across VMs', async () => {
+    const gicConfig = { distributorBase: 0x0800_0000, redistributorBase: 0x080a_0000 };
+    const first = setup([]);
+    const vm = first.accel.createVm({ inKernelGic: gicConfig });
+    const vcpu = await vm.createVcpu();
+    vm.gic!.setDistributorReg(0x0000, 0x12n); // GICD_CTLR
+    vm.gic!.setDistributorReg(0x0104, 0xffn); // GICD_ISENABLER1
+    vcpu.setGicRedistributorReg(0x10100, 0x0800_0000n); // GICR_ISENABLER0: PPI 27
+    vcpu.setGicIccReg(GIC_ICC_REGS.PMR_EL1, 0xf0n);
+    vcpu.setGicIccReg(GIC_ICC_REGS.IGRPEN1_EL1, 1n);
+    const blob = vm.gic!.saveState();
+    const cpu = vcpu.saveGicCpuState();
+    const rd = vcpu.getGicRedistributorReg(0x10100);
+    expect(cpu.get(GIC_ICC_REGS.PMR_EL1)).to.equal(0xf0n);
+    await vm.destroy();
+
+    const second = setup([]);
+    const vm2 = second.accel.createVm({ inKernelGic: gicConfig });
+    const vcpu2 = await vm2.createVcpu();
+    vm2.gic!.restoreState(blob);
+    vcpu2.restoreGicCpuState(cpu);
+    vcpu2.setGicRedistributorReg(0x10100, rd);
+    expect(vm2.gic!.getDistributorReg(0x0000)).to.equal(0x12n);
+    expect(vm2.gic!.getDistributorReg(0x0104)).to.equal(0xffn);
+    expect(vcpu2.getGicIccReg(GIC_ICC_REGS.PMR_EL1)).to.equal(0xf0n);
+    expect(vcpu2.getGicIccReg(GIC_ICC_REGS.IGRPEN1_EL1)).to.equal(1n);
+    expect(vcpu2.getGicRedistributorReg(0x10100)).to.equal(0x0800_0000n);
+    await expectHvf(() => vm2.gic!.getDistributorReg(0x0102), 'HV_BAD_ARGUMENT');
+    await expectHvf(() => vcpu2.getGicIccReg(0xc000), 'HV_BAD_ARGUMENT');
+    await vm2.destroy();
+  });
+
+  it('raises MSIs through the configured frame and range-checks them', async () => {
+    const { accel, native } = setup([]);
+    const vm = accel.createVm({
+      inKernelGic: { distributorBase: 0x0800_0000, redistributorBase: 0x080a_0000, msi: { regionBase: 0x0802_0000, intidBase: 64, intidCount: 32 } },
+    });
+    vm.gic!.sendMsi(64);
+    vm.gic!.sendMsi(95);
+    expect(native.msis).to.deep.equal([64, 95]);
+    await expectHvf(() => vm.gic!.sendMsi(96), 'HV_BAD_ARGUMENT');
+    await vm.destroy();
+    const plain = accel.createVm({ inKernelGic: { distributorBase: 0x0800_0000, redistributorBase: 0x080a_0000 } });
+    await expectHvf(() => plain.gic!.sendMsi(64), 'HV_UNSUPPORTED');
+    await plain.destroy();
+    await expectHvf(
+      () => accel.createVm({ inKernelGic: { distributorBase: 0x0800_0000, redistributorBase: 0x080a_0000, msi: { regionBase: 0x0802_1000, intidBase: 64, intidCount: 32 } } }),
+      'HV_BAD_ARGUMENT',
+    );
+    await expectHvf(
+      () => accel.createVm({ inKernelGic: { distributorBase: 0x0800_0000, redistributorBase: 0x080a_0000, msi: { regionBase: 0x0802_0000, intidBase: 16, intidCount: 32 } } }),
+      'HV_BAD_ARGUMENT',
+    );
+  });
+
   it('validates the IPA size against the host maximum', async () => {
     const { accel } = setup([], { maxIpaBits: 40 });
     await expectHvf(() => accel.createVm({ ipaBits: 44 }), 'HV_BAD_ARGUMENT');
     const vm = accel.createVm({ ipaBits: 40 });
     await vm.destroy();
+  });
+
+  it('maps RAM above 64 GiB only in a VM created with a larger IPA size', async () => {
+    const { accel, native } = setup([], { maxIpaBits: 40, defaultIpaBits: 36 });
+    const ram = accel.allocateRam(4 * PAGE);
+    const high = 2 ** 36; // first address past the default 36-bit space
+    const vm = accel.createVm();
+    const e = await expectHvf(() => vm.map(ram, high, MemoryFlags.RWX), 'HV_BAD_ARGUMENT');
+    expect(e.message).to.contain('36-bit IPA space').and.contain('up to 40');
+    vm.map(ram, high - 4 * PAGE, MemoryFlags.RWX); // the last 64 KiB below 64 GiB fit
+    await vm.destroy();
+    const big = accel.createVm({ ipaBits: 40 });
+    big.map(ram, high, MemoryFlags.RWX);
+    expect(native.regionAt(high, 8)?.bytes).to.equal(ram);
+    await big.destroy();
   });
 });

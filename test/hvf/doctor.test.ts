@@ -9,6 +9,7 @@ import {
   parseSwVers,
   parseSysctlFlag,
   selectNodeForHvf,
+  reexecUnderEntitledNode,
   type CommandResult,
   type DoctorHost,
 } from '../../src/cli/doctor.ts';
@@ -42,6 +43,8 @@ interface FakeHostOptions {
   entitlements?: Record<string, string>;
   sysctl?: CommandResult;
   probe?: CommandResult;
+  /** Probe answers of other node binaries (e.g. the entitled copy). */
+  probeBy?: Record<string, CommandResult>;
   addon?: { path: string } | { error: string };
   files?: Set<string>;
 }
@@ -70,6 +73,7 @@ function fakeHost(o: FakeHostOptions = {}) {
         signed.add(args[args.length - 1]);
         return ok('');
       }
+      if (o.probeBy?.[command]) return o.probeBy[command];
       if (command === host.execPath) return o.probe ?? ok(JSON.stringify({ ok: true, caps: { maxIpaBits: 40, maxVcpus: 64, inKernelGic: true, defaultIpaBits: 36, pageSize: 16384, ipaConfigurable: true, el2Supported: false } }));
       return { status: 127, stdout: '', stderr: '', error: `ENOENT ${command}` };
     },
@@ -145,6 +149,23 @@ describe('nodevisor doctor (HVF report)', () => {
       expect(r.advice.join('\n')).to.contain('entitled copy');
     });
 
+    it('after `doctor --sign`, probes under the entitled copy the CLI will use', () => {
+      const copy = entitledNodePath('/Users/me', 'v20.19.0');
+      const { host, calls } = fakeHost({
+        files: new Set(['/usr/local/bin/node', copy]),
+        entitlements: { [copy]: NEW_FORMAT },
+        probe: ok('{"ok":false,"hvName":"HV_DENIED","message":"hv_vm_create failed: HV_DENIED"}'),
+        probeBy: { [copy]: ok(JSON.stringify({ ok: true, caps: { maxIpaBits: 40, maxVcpus: 64, inKernelGic: true, defaultIpaBits: 36, pageSize: 16384, ipaConfigurable: true, el2Supported: false } })) },
+      });
+      const r = gatherHvfReport(host, {});
+      expect(r.entitledCopy).to.equal(copy);
+      expect(calls.some((c) => c[0] === copy && c[1] === '-e')).to.equal(true);
+      expect(calls.some((c) => c[0] === '/usr/local/bin/node' && c[1] === '-e')).to.equal(false);
+      expect(r).to.include({ hvfUsable: true, ok: true, backend: 'hvf', maxVcpus: 64, maxIpaBits: 40 });
+      expect(r.problems).to.deep.equal([]);
+      expect(formatHvfReport(r)).to.contain(`entitled copy:       ${copy}`);
+    });
+
     it('recognises a macOS VM such as a GitHub-hosted runner', () => {
       const { host } = fakeHost({
         sysctl: { status: 1, stdout: '', stderr: "sysctl: unknown oid 'kern.hv_support'" },
@@ -195,6 +216,28 @@ describe('nodevisor doctor (HVF report)', () => {
       expect(selectNodeForHvf(entitled.host, {})).to.deep.include({ reexec: false, execPath: '/usr/local/bin/node' });
       const linux = fakeHost({ platform: 'linux', arch: 'x64' });
       expect(selectNodeForHvf(linux.host, {}).reexec).to.equal(false);
+    });
+
+    it('re-runs the command under the entitled copy once, and not when none is needed', () => {
+      const copy = entitledNodePath('/Users/me', 'v20.19.0');
+      const withCopy = fakeHost({ files: new Set([copy]), entitlements: { [copy]: NEW_FORMAT } });
+      const spawned: { execPath: string; args: readonly string[]; env: Record<string, string | undefined> }[] = [];
+      const spawn = (execPath: string, args: readonly string[], env: Record<string, string | undefined>) => {
+        spawned.push({ execPath, args, env });
+        return 3;
+      };
+      const argv = ['/usr/local/bin/node', '/opt/nodevisor/bin/nodevisor.js', 'run', '--', 'uname'];
+      expect(reexecUnderEntitledNode(withCopy.host, { argv, execArgv: ['--no-warnings'], env: { HOME: '/Users/me' }, spawn })).to.equal(3);
+      expect(spawned).to.have.length(1);
+      expect(spawned[0].execPath).to.equal(copy);
+      expect(spawned[0].args).to.deep.equal(['--no-warnings', '/opt/nodevisor/bin/nodevisor.js', 'run', '--', 'uname']);
+      expect(spawned[0].env).to.include({ HOME: '/Users/me', NODEVISOR_NO_REEXEC: '1' });
+      // The child itself (NODEVISOR_NO_REEXEC=1), an entitled node and Linux carry on in-process.
+      expect(reexecUnderEntitledNode(withCopy.host, { argv, env: { NODEVISOR_NO_REEXEC: '1' }, spawn })).to.equal(undefined);
+      const entitled = fakeHost({ entitlements: { '/usr/local/bin/node': NEW_FORMAT } });
+      expect(reexecUnderEntitledNode(entitled.host, { argv, env: {}, spawn })).to.equal(undefined);
+      expect(reexecUnderEntitledNode(fakeHost({ platform: 'linux', arch: 'x64' }).host, { argv, env: {}, spawn })).to.equal(undefined);
+      expect(spawned).to.have.length(1);
     });
   });
 });

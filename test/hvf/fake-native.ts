@@ -10,7 +10,11 @@
 //  - exits: a scripted guest (FakeOp program indexed by PC) produces data aborts for MMIO,
 //    HVC (PC already advanced), WFI, BRK and MSR/MRS traps with PC *not* advanced;
 //    VTIMER_ACTIVATED masks the vtimer; pending IRQ/FIQ lines are cleared after every run;
-//    a pending IRQ with PSTATE.I clear is taken to VBAR_EL1 + 0x280.
+//    a pending IRQ with PSTATE.I clear is taken to VBAR_EL1 + 0x280;
+//  - hv_vcpus_exit by hv_vcpu_t id (vcpusExit), as another thread would call it;
+//  - the in-kernel GIC keeps SPI levels and distributor registers per VM and redistributor
+//    and ICC registers per vCPU (the enums of the 15.0 SDK), an opaque saved state, MSIs
+//    through the configured frame; and the IPA size bounds hv_vm_map.
 import { HVF_SYS_REGS, sysRegFields } from '../../src/accel/sysregs.ts';
 import { SysReg } from '../../src/accel/sysregs.ts';
 import { HV_RETURN, hvReturnName } from '../../src/accel/hvf/errors.ts';
@@ -314,8 +318,34 @@ class FakeVcpu implements NativeVcpu {
     return BigInt(base) + aff0 * BigInt(FAKE_GIC.redistributorSize);
   }
 
-  getGicIccReg(): bigint { this.usable('hv_gic_get_icc_reg'); return 0n; }
-  setGicIccReg(): void { this.usable('hv_gic_set_icc_reg'); }
+  readonly icc = new Map<number, bigint>();
+  readonly redistributor = new Map<number, bigint>();
+
+  private gicCpuReg(call: string, reg: number, known: ReadonlySet<number>): void {
+    this.usable(call);
+    if (!this.hv.gicConfig) throw nativeError(call, HV_RETURN.HV_NO_DEVICE, 'no GIC');
+    if (!known.has(reg)) throw nativeError(call, HV_RETURN.HV_BAD_ARGUMENT, `no such register 0x${reg.toString(16)}`);
+  }
+
+  getGicIccReg(reg: number): bigint {
+    this.gicCpuReg('hv_gic_get_icc_reg', reg, ICC_REGS);
+    return this.icc.get(reg) ?? 0n;
+  }
+
+  setGicIccReg(reg: number, value: bigint): void {
+    this.gicCpuReg('hv_gic_set_icc_reg', reg, ICC_REGS);
+    this.icc.set(reg, value & MASK64);
+  }
+
+  getGicRedistributorReg(offset: number): bigint {
+    this.gicCpuReg('hv_gic_get_redistributor_reg', offset, REDISTRIBUTOR_REGS);
+    return this.redistributor.get(offset) ?? 0n;
+  }
+
+  setGicRedistributorReg(offset: number, value: bigint): void {
+    this.gicCpuReg('hv_gic_set_redistributor_reg', offset, REDISTRIBUTOR_REGS);
+    this.redistributor.set(offset, value & MASK64);
+  }
 
   destroy(): Promise<void> {
     if (this.destroyed) return Promise.resolve();
@@ -327,6 +357,13 @@ class FakeVcpu implements NativeVcpu {
     }));
   }
 }
+
+// hv_gic_icc_reg_t and hv_gic_redistributor_reg_t of the macOS 15.0 SDK.
+const ICC_REGS: ReadonlySet<number> = new Set([0xc230, 0xc643, 0xc644, 0xc648, 0xc65b, 0xc663, 0xc664, 0xc665, 0xc666, 0xc667, 0xe64d]);
+const REDISTRIBUTOR_REGS: ReadonlySet<number> = new Set([
+  0x0008, 0xffe8, 0x10080, 0x10100, 0x10180, 0x10200, 0x10280, 0x10300, 0x10380,
+  ...Array.from({ length: 8 }, (_, i) => 0x10400 + 4 * i), 0x10c00, 0x10c04,
+]);
 
 const FAKE_GIC: NativeGicParameters = {
   distributorSize: 0x10000,
@@ -349,10 +386,14 @@ export class FakeHvf implements NativeHvf {
   readonly sliceInstructions: number;
   readonly counter: () => bigint;
   vmExists = false;
+  ipaBits = 36;
   gicConfig: NativeVmConfig['gic'];
   readonly regions: Region[] = [];
   readonly vcpus = new Set<FakeVcpu>();
   readonly spiLevels = new Map<number, boolean>();
+  readonly distributor = new Map<number, bigint>();
+  /** INTIDs raised through hv_gic_send_msi, in order. */
+  readonly msis: number[] = [];
   private nextVcpu = 0;
   private readonly addresses = new WeakMap<ArrayBuffer, number>();
   private nextAddress = 0x1_0000_0000;
@@ -401,8 +442,13 @@ export class FakeHvf implements NativeHvf {
       if (config.gic.distributorBase % FAKE_GIC.distributorAlignment || config.gic.redistributorBase % FAKE_GIC.redistributorAlignment) {
         throw nativeError('hv_gic_config_set_distributor_base', HV_RETURN.HV_BAD_ARGUMENT);
       }
+      const msiParts = [config.gic.msiRegionBase, config.gic.msiIntidBase, config.gic.msiIntidCount].filter((v) => v !== undefined).length;
+      if (msiParts !== 0 && msiParts !== 3) {
+        throw nativeError('gic config (msiRegionBase, msiIntidBase and msiIntidCount go together)', HV_RETURN.HV_BAD_ARGUMENT);
+      }
     }
     this.vmExists = true;
+    this.ipaBits = config.ipaBits ?? this.capabilities().defaultIpaBits;
     this.gicConfig = config.gic;
   }
 
@@ -419,6 +465,7 @@ export class FakeHvf implements NativeHvf {
     if (host.byteLength === 0 || host.byteLength % PAGE || gpa % PAGE || this.pageMisalignment(host)) {
       throw nativeError('hv_vm_map', HV_RETURN.HV_BAD_ARGUMENT, 'host address, size and gpa must be multiples of the 16384-byte host page');
     }
+    if (gpa + host.byteLength > 2 ** this.ipaBits) throw nativeError('hv_vm_map', HV_RETURN.HV_BAD_ARGUMENT, 'beyond the IPA space');
     if (this.regions.some((r) => gpa < r.gpa + r.bytes.byteLength && r.gpa < gpa + host.byteLength)) {
       throw nativeError('hv_vm_map', HV_RETURN.HV_BAD_ARGUMENT, 'overlaps an existing mapping');
     }
@@ -454,21 +501,57 @@ export class FakeHvf implements NativeHvf {
 
   gicReset(): void {
     this.spiLevels.clear();
+    this.distributor.clear();
   }
 
+  // Opaque to the VMM, like hv_gic_state_get_data's blob; here SPI levels and GICD registers.
   gicSaveState(): Uint8Array {
     if (!this.gicConfig) throw nativeError('hv_gic_state_create', HV_RETURN.HV_ERROR);
-    return new TextEncoder().encode(JSON.stringify([...this.spiLevels]));
+    const gicd = [...this.distributor].map(([k, v]) => [k, v.toString()]);
+    return new TextEncoder().encode(JSON.stringify({ spis: [...this.spiLevels], gicd }));
   }
 
   gicRestoreState(state: Uint8Array): void {
-    const entries = JSON.parse(new TextDecoder().decode(state)) as [number, boolean][];
+    if (!this.gicConfig) throw nativeError('hv_gic_set_state', HV_RETURN.HV_NO_DEVICE);
+    if ([...this.vcpus].some((v) => v.runs > 0)) throw nativeError('hv_gic_set_state', HV_RETURN.HV_BUSY, 'vCPUs have run');
+    const { spis, gicd } = JSON.parse(new TextDecoder().decode(state)) as { spis: [number, boolean][]; gicd: [number, string][] };
     this.spiLevels.clear();
-    for (const [k, v] of entries) this.spiLevels.set(k, v);
+    for (const [k, v] of spis) this.spiLevels.set(k, v);
+    this.distributor.clear();
+    for (const [k, v] of gicd) this.distributor.set(k, BigInt(v));
   }
 
-  gicGetDistributorReg(): bigint {
-    return 0n;
+  private gicdOffset(call: string, offset: number): void {
+    if (!this.gicConfig) throw nativeError(call, HV_RETURN.HV_NO_DEVICE, 'no GIC');
+    if (!Number.isInteger(offset) || offset < 0 || offset > 0xffff || offset % 4) throw nativeError(call, HV_RETURN.HV_BAD_ARGUMENT);
+  }
+
+  gicGetDistributorReg(offset: number): bigint {
+    this.gicdOffset('hv_gic_get_distributor_reg', offset);
+    return this.distributor.get(offset) ?? 0n;
+  }
+
+  gicSetDistributorReg(offset: number, value: bigint): void {
+    this.gicdOffset('hv_gic_set_distributor_reg', offset);
+    this.distributor.set(offset, value & MASK64);
+  }
+
+  gicSendMsi(address: number, intid: number): void {
+    const gic = this.gicConfig;
+    if (!gic) throw nativeError('hv_gic_send_msi', HV_RETURN.HV_NO_DEVICE, 'no GIC');
+    if (gic.msiRegionBase === undefined || gic.msiIntidBase === undefined || gic.msiIntidCount === undefined) {
+      throw nativeError('hv_gic_send_msi', HV_RETURN.HV_BAD_ARGUMENT, 'the GIC has no MSI frame');
+    }
+    if (address !== gic.msiRegionBase + 0x40 || intid < gic.msiIntidBase || intid >= gic.msiIntidBase + gic.msiIntidCount) {
+      throw nativeError('hv_gic_send_msi', HV_RETURN.HV_BAD_ARGUMENT, `INTID ${intid} at 0x${address.toString(16)}`);
+    }
+    this.msis.push(intid);
+  }
+
+  /** hv_vcpus_exit: any caller; ids of vCPUs that do not exist are ignored. */
+  vcpusExit(ids: readonly number[]): void {
+    if (!Array.isArray(ids)) throw new TypeError('vcpusExit: expected an array of vCPU ids');
+    for (const vcpu of this.vcpus) if (ids.includes(vcpu.id)) vcpu.requestExit();
   }
 
   vcpuConfigFeatureReg(reg: number): bigint {

@@ -36,6 +36,16 @@ async function callAsync<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** GICM_SET_SPI_NSR: the MSI frame register a device writes an SPI's INTID to. */
+export const GICM_SET_SPI_NSR = 0x40;
+
+/** VmConfig plus what only HVF's GIC has: an MSI frame and the SPIs it may raise. */
+export interface HvfVmConfig extends VmConfig {
+  inKernelGic?: NonNullable<VmConfig['inKernelGic']> & {
+    msi?: { regionBase: number; intidBase: number; intidCount: number };
+  };
+}
+
 const EXIT_REASONS = new Set<number>([ExitReason.Canceled, ExitReason.Exception, ExitReason.VtimerActivated, ExitReason.Unknown]);
 
 /** hv_vcpu_exit_t as the addon flattens it ([reason, ESR, FAR, IPA]) -> VcpuExit. */
@@ -117,7 +127,7 @@ export class HvfAccelerator implements Accelerator {
     return allocateAlignedRam(this.native, size, this.nativeCapabilities().pageSize);
   }
 
-  createVm(config: VmConfig = {}): Vm {
+  createVm(config: HvfVmConfig = {}): HvfVm {
     if (this.vm && !this.vm.destroyed) {
       throw new HvfError('hv_vm_create', HV_RETURN.HV_BUSY, 'hv_vm_create: this process already has a VM (Hypervisor.framework allows one per process)');
     }
@@ -125,34 +135,66 @@ export class HvfAccelerator implements Accelerator {
     if (config.ipaBits !== undefined && (!Number.isInteger(config.ipaBits) || config.ipaBits < 32 || config.ipaBits > caps.maxIpaBits)) {
       throw new HvfError('hv_vm_config_set_ipa_size', HV_RETURN.HV_BAD_ARGUMENT, `IPA size ${config.ipaBits} bits outside 32..${caps.maxIpaBits}`);
     }
-    if (config.inKernelGic && !caps.inKernelGic) {
+    const gicConfig = config.inKernelGic;
+    if (gicConfig && !caps.inKernelGic) {
       throw new HvfError('hv_gic_create', HV_RETURN.HV_UNSUPPORTED, 'the in-kernel GICv3 needs macOS 15 or later');
     }
-    const gicParams = config.inKernelGic ? call(() => this.native.gicParameters()) : undefined;
-    if (config.inKernelGic && gicParams) {
-      const { distributorBase, redistributorBase } = config.inKernelGic;
-      if (distributorBase % gicParams.distributorAlignment !== 0 || redistributorBase % gicParams.redistributorAlignment !== 0) {
-        throw new HvfError(
-          'hv_gic_config_set_distributor_base',
-          HV_RETURN.HV_BAD_ARGUMENT,
-          `GIC bases 0x${distributorBase.toString(16)}/0x${redistributorBase.toString(16)} must be aligned to ` +
-            `0x${gicParams.distributorAlignment.toString(16)}/0x${gicParams.redistributorAlignment.toString(16)}`,
-        );
-      }
-    }
+    const gicParams = gicConfig ? call(() => this.native.gicParameters()) : undefined;
+    if (gicConfig && gicParams) checkGicConfig(gicConfig, gicParams);
+    const msi = gicConfig?.msi;
     call(() =>
       this.native.vmCreate({
         ...(config.ipaBits !== undefined ? { ipaBits: config.ipaBits } : {}),
-        ...(config.inKernelGic ? { gic: { ...config.inKernelGic } } : {}),
+        ...(gicConfig
+          ? {
+              gic: {
+                distributorBase: gicConfig.distributorBase,
+                redistributorBase: gicConfig.redistributorBase,
+                ...(msi ? { msiRegionBase: msi.regionBase, msiIntidBase: msi.intidBase, msiIntidCount: msi.intidCount } : {}),
+              },
+            }
+          : {}),
       }),
     );
-    this.vm = new HvfVm(this.native, caps, gicParams);
+    const ipaBits = config.ipaBits ?? caps.defaultIpaBits;
+    this.vm = new HvfVm(this.native, caps, gicParams && gicConfig ? { parameters: gicParams, msi } : undefined, ipaBits);
     return this.vm;
   }
 }
 
+/** Alignment of the GIC frames and the MSI INTID range, checked before hv_gic_create. */
+function checkGicConfig(config: NonNullable<HvfVmConfig['inKernelGic']>, p: NativeGicParameters): void {
+  const { distributorBase, redistributorBase, msi } = config;
+  if (distributorBase % p.distributorAlignment !== 0 || redistributorBase % p.redistributorAlignment !== 0) {
+    throw new HvfError(
+      'hv_gic_config_set_distributor_base',
+      HV_RETURN.HV_BAD_ARGUMENT,
+      `GIC bases 0x${distributorBase.toString(16)}/0x${redistributorBase.toString(16)} must be aligned to ` +
+        `0x${p.distributorAlignment.toString(16)}/0x${p.redistributorAlignment.toString(16)}`,
+    );
+  }
+  if (!msi) return;
+  if (!Number.isSafeInteger(msi.regionBase) || msi.regionBase < 0 || msi.regionBase % p.msiRegionAlignment !== 0) {
+    throw new HvfError('hv_gic_config_set_msi_region_base', HV_RETURN.HV_BAD_ARGUMENT, `MSI frame 0x${msi.regionBase.toString(16)} must be aligned to 0x${p.msiRegionAlignment.toString(16)}`);
+  }
+  const spiEnd = p.spiBase + p.spiCount;
+  if (!Number.isInteger(msi.intidBase) || !Number.isInteger(msi.intidCount) || msi.intidCount <= 0 || msi.intidBase < p.spiBase || msi.intidBase + msi.intidCount > spiEnd) {
+    throw new HvfError(
+      'hv_gic_config_set_msi_interrupt_range',
+      HV_RETURN.HV_BAD_ARGUMENT,
+      `MSI INTIDs ${msi.intidBase}+${msi.intidCount} must lie within the SPI range ${p.spiBase}..${spiEnd - 1}`,
+    );
+  }
+}
+
 export class HvfGic implements InKernelGic {
-  constructor(private readonly native: NativeHvf, readonly parameters: NativeGicParameters) {}
+  readonly parameters: NativeGicParameters;
+  private readonly msi?: { regionBase: number; intidBase: number; intidCount: number };
+
+  constructor(private readonly native: NativeHvf, setup: { parameters: NativeGicParameters; msi?: { regionBase: number; intidBase: number; intidCount: number } }) {
+    this.parameters = setup.parameters;
+    this.msi = setup.msi;
+  }
 
   setSpi(intid: number, level: boolean): void {
     const { spiBase, spiCount } = this.parameters;
@@ -160,6 +202,27 @@ export class HvfGic implements InKernelGic {
       throw new HvfError('hv_gic_set_spi', HV_RETURN.HV_BAD_ARGUMENT, `hv_gic_set_spi: INTID ${intid} outside the SPI range ${spiBase}..${spiBase + spiCount - 1}`);
     }
     call(() => this.native.gicSetSpi(intid, level));
+  }
+
+  /** Raises a message-signalled SPI through the MSI frame configured at VM creation. */
+  sendMsi(intid: number): void {
+    if (!this.msi) throw new HvfError('hv_gic_send_msi', HV_RETURN.HV_UNSUPPORTED, 'hv_gic_send_msi: the VM was created without an MSI frame');
+    const { regionBase, intidBase, intidCount } = this.msi;
+    if (!Number.isInteger(intid) || intid < intidBase || intid >= intidBase + intidCount) {
+      throw new HvfError('hv_gic_send_msi', HV_RETURN.HV_BAD_ARGUMENT, `hv_gic_send_msi: INTID ${intid} outside the MSI range ${intidBase}..${intidBase + intidCount - 1}`);
+    }
+    call(() => this.native.gicSendMsi(regionBase + GICM_SET_SPI_NSR, intid));
+  }
+
+  /** A distributor register by its GICv3 offset (GICD_*). */
+  getDistributorReg(offset: number): bigint {
+    checkGicOffset('hv_gic_get_distributor_reg', offset, 0x10000);
+    return call(() => this.native.gicGetDistributorReg(offset));
+  }
+
+  setDistributorReg(offset: number, value: bigint): void {
+    checkGicOffset('hv_gic_set_distributor_reg', offset, 0x10000);
+    call(() => this.native.gicSetDistributorReg(offset, BigInt.asUintN(64, value)));
   }
 
   reset(): void {
@@ -177,20 +240,60 @@ export class HvfGic implements InKernelGic {
   }
 }
 
+function checkGicOffset(op: string, offset: number, limit: number): void {
+  if (!Number.isInteger(offset) || offset < 0 || offset >= limit || offset % 4 !== 0) {
+    throw new HvfError(op, HV_RETURN.HV_BAD_ARGUMENT, `${op}: offset 0x${offset.toString(16)} is not a 4-byte aligned GIC register offset below 0x${limit.toString(16)}`);
+  }
+}
+
+/** The GIC CPU interface registers a save/restore carries besides hv_gic_state (hv_gic_icc_reg_t). */
+export const GIC_ICC_REGS = {
+  PMR_EL1: 0xc230,
+  BPR0_EL1: 0xc643,
+  AP0R0_EL1: 0xc644,
+  AP1R0_EL1: 0xc648,
+  BPR1_EL1: 0xc663,
+  CTLR_EL1: 0xc664,
+  SRE_EL1: 0xc665,
+  IGRPEN0_EL1: 0xc666,
+  IGRPEN1_EL1: 0xc667,
+} as const;
+
 export class HvfVm implements Vm {
   readonly gic?: HvfGic;
   destroyed = false;
   private readonly vcpus = new Set<HvfVcpu>();
   private nextId = 0;
 
-  constructor(private readonly native: NativeHvf, private readonly caps: NativeCapabilities, gicParams?: NativeGicParameters) {
-    if (gicParams) this.gic = new HvfGic(native, gicParams);
+  constructor(
+    private readonly native: NativeHvf,
+    private readonly caps: NativeCapabilities,
+    gic?: { parameters: NativeGicParameters; msi?: { regionBase: number; intidBase: number; intidCount: number } },
+    /** Guest physical addresses are below 2^ipaBits (36 bits = 64 GiB unless configured). */
+    readonly ipaBits: number = caps.defaultIpaBits,
+  ) {
+    if (gic) this.gic = new HvfGic(native, gic);
+  }
+
+  /** hv_vcpus_exit on every vCPU of this VM in one call (e.g. to stop them all). */
+  requestExitAll(): void {
+    const ids = [...this.vcpus].filter((v) => !v.isDestroyed).map((v) => v.hvId);
+    if (ids.length) call(() => this.native.vcpusExit(ids));
   }
 
   map(host: Uint8Array, gpa: number, flags: MemoryPermissions): void {
     const page = this.caps.pageSize;
     checkMemoryFlags(flags);
     checkPageRange('hv_vm_map', gpa, host.byteLength, page);
+    const end = BigInt(gpa) + BigInt(host.byteLength);
+    if (end > 1n << BigInt(this.ipaBits)) {
+      throw new HvfError(
+        'hv_vm_map',
+        HV_RETURN.HV_BAD_ARGUMENT,
+        `hv_vm_map: guest range ends at 0x${end.toString(16)}, beyond the VM's ${this.ipaBits}-bit IPA space; ` +
+          `create the VM with a larger ipaBits (this host allows up to ${this.caps.maxIpaBits})`,
+      );
+    }
     // What HVF needs is a page-aligned host *address*; JS cannot see it, so ask the addon.
     const misalignment = this.native.pageMisalignment(host);
     if (misalignment !== 0) {
@@ -214,7 +317,7 @@ export class HvfVm implements Vm {
     call(() => this.native.vmProtect(gpa, size, flags));
   }
 
-  async createVcpu(): Promise<Vcpu> {
+  async createVcpu(): Promise<HvfVcpu> {
     if (this.destroyed) throw new HvfError('hv_vcpu_create', HV_RETURN.HV_NO_DEVICE, 'hv_vcpu_create: the VM was destroyed');
     if (this.caps.maxVcpus > 0 && this.vcpus.size >= this.caps.maxVcpus) {
       throw new HvfError('hv_vcpu_create', HV_RETURN.HV_NO_RESOURCES, `hv_vcpu_create: at most ${this.caps.maxVcpus} vCPUs`);
@@ -242,9 +345,13 @@ export class HvfVcpu implements Vcpu {
     private readonly onDestroyed: () => void,
   ) {}
 
-  /** The hv_vcpu_t behind this vCPU. */
+  /** The hv_vcpu_t behind this vCPU (what NativeHvf.vcpusExit takes, from any thread). */
   get hvId(): number {
     return this.native.id;
+  }
+
+  get isDestroyed(): boolean {
+    return this.destroyed;
   }
 
   async run(): Promise<VcpuExit> {
@@ -327,6 +434,35 @@ export class HvfVcpu implements Vcpu {
   /** The in-kernel GIC's redistributor for this vCPU (set MPIDR_EL1 first). */
   gicRedistributorBase(): bigint {
     return call(() => this.native.getGicRedistributorBase());
+  }
+
+  /** A GIC CPU interface register (GIC_ICC_REGS), on the owning thread. */
+  getGicIccReg(reg: number): bigint {
+    return call(() => this.native.getGicIccReg(reg));
+  }
+
+  setGicIccReg(reg: number, value: bigint): void {
+    call(() => this.native.setGicIccReg(reg, BigInt.asUintN(64, value)));
+  }
+
+  /** A register of this vCPU's redistributor by GICv3 offset (RD frame, SGI frame at +0x10000). */
+  getGicRedistributorReg(offset: number): bigint {
+    checkGicOffset('hv_gic_get_redistributor_reg', offset, 0x20000);
+    return call(() => this.native.getGicRedistributorReg(offset));
+  }
+
+  setGicRedistributorReg(offset: number, value: bigint): void {
+    checkGicOffset('hv_gic_set_redistributor_reg', offset, 0x20000);
+    call(() => this.native.setGicRedistributorReg(offset, BigInt.asUintN(64, value)));
+  }
+
+  /** The GIC CPU interface state to save next to HvfGic.saveState(). */
+  saveGicCpuState(): Map<number, bigint> {
+    return new Map(Object.values(GIC_ICC_REGS).map((reg) => [reg, this.getGicIccReg(reg)]));
+  }
+
+  restoreGicCpuState(state: ReadonlyMap<number, bigint>): void {
+    for (const [reg, value] of state) this.setGicIccReg(reg, value);
   }
 
   async destroy(): Promise<void> {

@@ -7,7 +7,7 @@
 // found before any HVF call are TypeErrors.
 
 /** Bumped whenever this interface changes incompatibly; load.ts refuses other versions. */
-export const NATIVE_ABI_VERSION = 1;
+export const NATIVE_ABI_VERSION = 2;
 
 export interface NativeCapabilities {
   /** hv_vm_get_max_vcpu_count; 0 when the host cannot say (no virtualization). */
@@ -88,8 +88,12 @@ export interface NativeVcpu {
   getExecTime(): bigint;
   /** hv_gic_get_redistributor_base (after MPIDR_EL1 is set). */
   getGicRedistributorBase(): bigint;
+  /** hv_gic_get/set_icc_reg: the GIC CPU interface (part of a GIC state save/restore). */
   getGicIccReg(reg: number): bigint;
   setGicIccReg(reg: number, value: bigint): void;
+  /** hv_gic_get/set_redistributor_reg: this vCPU's redistributor (GICv3 offsets). */
+  getGicRedistributorReg(offset: number): bigint;
+  setGicRedistributorReg(offset: number, value: bigint): void;
   /** hv_vcpu_destroy on the owning thread, which then ends. */
   destroy(): Promise<void>;
 }
@@ -116,6 +120,14 @@ export interface NativeHvf {
   gicSaveState(): Uint8Array;
   gicRestoreState(state: Uint8Array): void;
   gicGetDistributorReg(offset: number): bigint;
+  gicSetDistributorReg(offset: number, value: bigint): void;
+  /** hv_gic_send_msi: address of GICM_SET_SPI_NSR in the MSI frame, absolute INTID. */
+  gicSendMsi(address: number, intid: number): void;
+  /**
+   * hv_vcpus_exit on these hv_vcpu_t ids. Process-global and callable from any thread, so
+   * a worker thread that loaded the addon can kick vCPUs it only knows by id.
+   */
+  vcpusExit(ids: readonly number[]): void;
   vcpuConfigFeatureReg(reg: number): bigint;
   /** hv_vcpu_config_get_ccsidr_el1_sys_reg_values: 8 values. */
   vcpuConfigCcsidr(cacheType: number): BigUint64Array;
