@@ -11,6 +11,7 @@ import { doctorCommand } from './commands/doctor.ts';
 import { dtbCommand } from './commands/dtb.ts';
 import { guestCommand } from './commands/guest.ts';
 import { runCommand } from './commands/run.ts';
+import { reexecUnderEntitledNode } from './doctor.ts';
 import { CliError, exitCodeFor, oneLine } from './errors.ts';
 import { EXIT_CODE_HELP, ExitCode } from './exit-codes.ts';
 
@@ -72,6 +73,13 @@ export function reportError(err: unknown, args: string[], stderr = process.stder
   return code;
 }
 
+/** Whether the flags before `--` pin the software CPU (then HVF's entitlement does not matter). */
+function wantsEmu(args: string[]): boolean {
+  const end = args.indexOf('--');
+  const a = end < 0 ? args : args.slice(0, end);
+  return a.includes('--accel=emu') || a.some((x, i) => x === '--accel' && a[i + 1] === 'emu');
+}
+
 /** Parses `args` and runs the command; resolves to the process exit code. */
 export async function runCli(args: string[]): Promise<number> {
   const result: CommandResult = { exitCode: ExitCode.Ok };
@@ -79,6 +87,12 @@ export async function runCli(args: string[]): Promise<number> {
     const first = args[0];
     if (first !== undefined && !first.startsWith('-') && !(COMMANDS as readonly string[]).includes(first)) {
       throw new CliError(`unknown command '${first}' (commands: ${COMMANDS.join(', ')})`, ExitCode.Usage);
+    }
+    // On Apple Silicon, stock node lacks the hypervisor entitlement: run the VM under the
+    // ad-hoc signed copy `nodevisor doctor --sign` made, if there is one (a no-op elsewhere).
+    if ((first === 'boot' || first === 'run') && !wantsEmu(args)) {
+      const code = reexecUnderEntitledNode();
+      if (code !== undefined) return code;
     }
     await buildParser(args, result).parseAsync();
     return result.exitCode;

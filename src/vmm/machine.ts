@@ -163,6 +163,14 @@ export async function buildDeviceTree(opts: MachineOptions): Promise<Uint8Array>
   return buildDeviceTreeFor(opts, boot.plan.initrd, boot.cmdline);
 }
 
+/** The smallest IPA width above the default that holds RAM (HVF: macOS 13+ beyond 36 bits). */
+function ipaBitsFor(ramEnd: number, caps: { defaultIpaBits: number; maxIpaBits: number }): { ipaBits?: number } {
+  if (ramEnd <= 2 ** caps.defaultIpaBits) return {};
+  const bits = Math.ceil(Math.log2(ramEnd));
+  if (bits > caps.maxIpaBits) throw new MachineConfigError(`--memory too large: RAM would end at 0x${ramEnd.toString(16)}, beyond this host's ${caps.maxIpaBits}-bit guest address space`);
+  return { ipaBits: bits };
+}
+
 export class Machine {
   private runners: VcpuRunner[] = [];
   private exitResolve!: (e: MachineExit) => void;
@@ -188,9 +196,11 @@ export class Machine {
     const boot = prepareLinuxBoot({ ram: { base: RAM_BASE, size: opts.memoryBytes }, kernel: opts.kernel, initrd: opts.initrd, cmdline: opts.cmdline });
     const accelerator = opts.accelerator ?? await selectAccelerator(opts.accel, { notice: opts.notice });
     // The same device tree describes either GIC; HVF's needs its bases before any vCPU exists.
-    const vm = accelerator.createVm(accelerator.capabilities().inKernelGic && opts.inKernelGic !== false
-      ? { inKernelGic: { distributorBase: GIC_DIST_BASE, redistributorBase: GIC_REDIST_BASE } }
-      : {});
+    const caps = accelerator.capabilities();
+    const vm = accelerator.createVm({
+      ...ipaBitsFor(RAM_BASE + opts.memoryBytes, caps),
+      ...(caps.inKernelGic && opts.inKernelGic !== false ? { inKernelGic: { distributorBase: GIC_DIST_BASE, redistributorBase: GIC_REDIST_BASE } } : {}),
+    });
     try {
       const ram = ramRegion(RAM_BASE, opts.memoryBytes);
       vm.map(ram.bytes, RAM_BASE, MemoryFlags.RWX);
