@@ -249,10 +249,9 @@ export class VirtioMmioTransport implements MmioDevice {
       this.reset();
       return;
     }
-    if (v & DEVICE_NEEDS_RESET) {
-      this.log.warn(`${this.name}: driver wrote DEVICE_NEEDS_RESET; ignored`);
-      return;
-    }
+    // Only the device sets DEVICE_NEEDS_RESET, but Linux writes status read-modify-write
+    // (virtio_add_status), so the bit comes back with e.g. FAILED: drop it, keep the rest.
+    v &= ~DEVICE_NEEDS_RESET;
     if (v & FAILED) {
       this.status |= FAILED;
       return;
@@ -277,7 +276,7 @@ export class VirtioMmioTransport implements MmioDevice {
     this.state = { kind: 'activated', mem };
     this.queues.forEach((q, index) => {
       if (!q.ready) return;
-      q.activate(mem, this.driverFeatures, this.log, (reason) => this.needsReset(`queue ${index}: ${reason}`));
+      q.activate(mem, this.driverFeatures, this.log, (reason) => this.needsReset(`queue ${index}: ${reason}`), () => this.usedBuffers(index));
     });
     this.device.activate(mem, this.queues, this.driverFeatures, {
       usedBuffers: (index) => this.usedBuffers(index),

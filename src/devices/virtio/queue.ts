@@ -128,6 +128,9 @@ export class Virtqueue {
   private lastSignalledUsed = 0;
   private log: DeviceLogger = silentLogger;
   private onBroken: (reason: string) => void = () => undefined;
+  private onDropped: () => void = () => undefined;
+  /** pop() returned malformed chains to the driver; the device does not know, so pop signals. */
+  private dropped = false;
 
   constructor(readonly maxSize: number) {
     this.size = maxSize;
@@ -146,8 +149,15 @@ export class Virtqueue {
     return undefined;
   }
 
-  activate(mem: GuestMemoryAccess, features: bigint, log: DeviceLogger, onBroken: (reason: string) => void): void {
+  /**
+   * Start using the rings. `onBroken` is told when they turn out corrupt; `onDropped` when pop()
+   * returned malformed chains to the used ring (the transport raises the used-buffer interrupt,
+   * else a driver waiting for such a chain would never hear of it).
+   */
+  activate(mem: GuestMemoryAccess, features: bigint, log: DeviceLogger, onBroken: (reason: string) => void, onDropped: () => void = () => undefined): void {
     this.mem = mem;
+    this.onDropped = onDropped;
+    this.dropped = false;
     this.eventIdx = (features & bit(VIRTIO_F_EVENT_IDX)) !== 0n;
     this.indirect = (features & bit(VIRTIO_F_INDIRECT_DESC)) !== 0n;
     this.log = log;
@@ -183,6 +193,15 @@ export class Virtqueue {
    * Malformed chains are consumed (used length 0) and skipped.
    */
   pop(): DescriptorChain | undefined {
+    const chain = this.take();
+    if (this.dropped) {
+      this.dropped = false;
+      this.onDropped();
+    }
+    return chain;
+  }
+
+  private take(): DescriptorChain | undefined {
     const mem = this.mem;
     // Bounded: each iteration consumes one avail entry, at most `size` are pending.
     for (let guard = 0; guard <= this.size && this.active && mem; guard++) {
@@ -211,8 +230,10 @@ export class Virtqueue {
         if (!(e instanceof QueueError)) throw e;
         this.badChains++;
         this.log.warn(`dropping descriptor chain ${head}: ${e.message}`);
-        if (head < this.size) this.addUsed(head, 0);
-        else this.fail(e);
+        if (head < this.size) {
+          this.addUsed(head, 0);
+          this.dropped = true;
+        } else this.fail(e);
       }
     }
     return undefined;

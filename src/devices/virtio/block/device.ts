@@ -1,7 +1,9 @@
 // virtio-blk over a raw image file (virtio 1.2, 5.2). Requests run as async file I/O, up to
-// MAX_IN_FLIGHT at once, and may complete out of order. Guest data is copied in at pop time
-// (writes) or out at completion (reads), and a completion that arrives after a reset is dropped
-// so no stale I/O touches guest memory. FLUSH completes only after FileHandle.sync().
+// MAX_IN_FLIGHT at once and MAX_BYTES_IN_FLIGHT of host buffers, and may complete out of order.
+// Guest data is copied in at pop time (writes) or out at completion (reads), and a completion
+// that arrives after a reset is dropped so no stale I/O touches guest memory. A write completes
+// once the host write returned; FLUSH completes only after FileHandle.sync(). DISCARD is a hint
+// the raw file cannot act on (Node has no hole punching): it leaves the data in place.
 import { open, type FileHandle } from 'node:fs/promises';
 import type { GuestMemoryAccess } from '../../../memory/guest-memory.ts';
 import {
@@ -38,6 +40,8 @@ export const MAX_DISCARD_SECTORS = 1 << 22;
 export const MAX_WRITE_ZEROES_SECTORS = 1 << 16;
 /** Largest data transfer of one IN/OUT request. */
 export const MAX_TRANSFER_BYTES = 16 * 1024 * 1024;
+/** Host buffer bytes held by requests in flight; no more chains are taken past this. */
+export const MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
 const HEADER_BYTES = 16;
 const CONFIG_BYTES = 60;
 const ZERO_CHUNK = 1024 * 1024;
@@ -65,6 +69,7 @@ export class VirtioBlock implements VirtioDevice {
   private state: { kind: 'inactive' } | Active = { kind: 'inactive' };
   private epoch = 0;
   private inFlight = 0;
+  private bytesInFlight = 0;
   private readonly pending = new Set<Promise<void>>();
   private closed = false;
 
@@ -77,9 +82,10 @@ export class VirtioBlock implements VirtioDevice {
       throw new BlockError(`cannot open disk image ${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
     }
     const st = await fh.stat();
-    if (!st.isFile() && !st.isBlockDevice()) {
+    // Node cannot ask a host block device its size (stat says 0), so only image files work.
+    if (!st.isFile()) {
       await fh.close();
-      throw new BlockError(`disk image ${path} is not a regular file`);
+      throw new BlockError(`disk image ${path} is not a regular file${st.isBlockDevice() ? ' (host block devices are not supported)' : ''}`);
     }
     return new VirtioBlock(fh, st.size, path, options);
   }
@@ -151,7 +157,7 @@ export class VirtioBlock implements VirtioDevice {
   private process(): void {
     const s = this.state;
     if (s.kind !== 'activated' || this.closed) return;
-    while (this.inFlight < MAX_IN_FLIGHT) {
+    while (this.inFlight < MAX_IN_FLIGHT && this.bytesInFlight < MAX_BYTES_IN_FLIGHT) {
       const chain = s.queue.pop();
       if (!chain) break;
       this.start(s, chain);
@@ -167,7 +173,10 @@ export class VirtioBlock implements VirtioDevice {
       s.signals.usedBuffers(0);
       return;
     }
+    // The host buffer a request may hold: its data in (reads) or out (writes), capped by extent().
+    const bytes = Math.min(MAX_TRANSFER_BYTES, Math.max(chain.readableLength, chain.writableLength));
     this.inFlight++;
+    this.bytesInFlight += bytes;
     const p = this.execute(s.mem, chain)
       .catch((e: unknown) => {
         this.log.warn(`${this.name}: I/O error: ${(e as Error).message}`);
@@ -175,12 +184,18 @@ export class VirtioBlock implements VirtioDevice {
       })
       .then((r) => {
         this.inFlight--;
+        this.bytesInFlight -= bytes;
         if (this.state.kind !== 'activated' || this.state.epoch !== s.epoch) return; // reset meanwhile
-        let written = 0;
-        if (r.status === VIRTIO_BLK_S_OK && r.data) written = chain.writeBytes(s.mem, 0, r.data);
-        s.mem.writeU8(statusSeg.addr + statusSeg.len - 1, r.status);
-        s.queue.addUsed(chain.head, written + 1);
-        s.signals.usedBuffers(0);
+        try {
+          let written = 0;
+          if (r.status === VIRTIO_BLK_S_OK && r.data) written = chain.writeBytes(s.mem, 0, r.data);
+          s.mem.writeU8(statusSeg.addr + statusSeg.len - 1, r.status);
+          s.queue.addUsed(chain.head, written + 1);
+          s.signals.usedBuffers(0);
+        } catch (e) {
+          // Segments were checked at pop time; never let a surprise become an unhandled rejection.
+          this.log.warn(`${this.name}: completing request ${chain.head} failed: ${(e as Error).message}`);
+        }
         this.process();
       })
       .finally(() => this.pending.delete(p));
@@ -197,7 +212,7 @@ export class VirtioBlock implements VirtioDevice {
     const ro = this.options.readonly === true;
     switch (type) {
       case VIRTIO_BLK_T_IN: {
-        const offset = this.extent(sector, dataInBytes);
+        const offset = this.extent(sector, dataInBytes, MAX_TRANSFER_BYTES);
         if (offset === undefined) return { status: VIRTIO_BLK_S_IOERR };
         const buf = new Uint8Array(dataInBytes);
         let done = 0;
@@ -211,7 +226,7 @@ export class VirtioBlock implements VirtioDevice {
       case VIRTIO_BLK_T_OUT: {
         const len = chain.readableLength - HEADER_BYTES;
         if (ro) return { status: VIRTIO_BLK_S_IOERR };
-        const offset = this.extent(sector, len);
+        const offset = this.extent(sector, len, MAX_TRANSFER_BYTES);
         if (offset === undefined) return { status: VIRTIO_BLK_S_IOERR };
         const data = chain.readBytes(mem, HEADER_BYTES, len);
         await this.writeFully(data, offset);
@@ -239,7 +254,7 @@ export class VirtioBlock implements VirtioDevice {
         const cap = isDiscard ? MAX_DISCARD_SECTORS : MAX_WRITE_ZEROES_SECTORS;
         // Discard takes no flags; write-zeroes only the unmap hint (bit 0).
         if (count > cap || (isDiscard ? flags !== 0 : (flags & ~1) !== 0)) return { status: VIRTIO_BLK_S_UNSUPP };
-        const offset = this.extent(start, count * SECTOR_SIZE);
+        const offset = this.extent(start, count * SECTOR_SIZE, cap * SECTOR_SIZE);
         if (offset === undefined) return { status: VIRTIO_BLK_S_IOERR };
         // Discard is a hint (reads after it are unspecified), so a raw file needs no work.
         if (!isDiscard) await this.writeZeroes(offset, count * SECTOR_SIZE);
@@ -250,9 +265,9 @@ export class VirtioBlock implements VirtioDevice {
     }
   }
 
-  /** The byte offset of [sector, +bytes) when it is whole sectors inside the disk. */
-  private extent(sector: bigint, bytes: number): number | undefined {
-    if (bytes < 0 || bytes % SECTOR_SIZE !== 0 || bytes > MAX_TRANSFER_BYTES) return undefined;
+  /** The byte offset of [sector, +bytes) when it is whole sectors inside the disk and at most `max` bytes. */
+  private extent(sector: bigint, bytes: number, max: number): number | undefined {
+    if (bytes < 0 || bytes % SECTOR_SIZE !== 0 || bytes > max) return undefined;
     if (sector + BigInt(bytes / SECTOR_SIZE) > BigInt(this.capacitySectors)) return undefined;
     return Number(sector) * SECTOR_SIZE;
   }
