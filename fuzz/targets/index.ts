@@ -5,9 +5,14 @@ import { mmioBusTarget } from './mmio-bus.ts';
 import { guestMemoryTarget } from './guest-memory.ts';
 import { pl011Target, pl031Target, bootTimerTarget, gicTarget } from './devices.ts';
 import { kernelImageTarget, fdtReaderTarget, fdtWriterTarget, configFileTarget } from './loaders.ts';
+import { virtioMmioTarget } from './virtio-mmio.ts';
+import { virtioBlkTarget } from './virtio-blk.ts';
+import { virtioRngTarget } from './virtio-rng.ts';
+import { cliTarget } from './cli.ts';
 
 export const allTargets: FuzzTarget[] = [
   exitDecoderTarget, mmioBusTarget, guestMemoryTarget,
   pl011Target, pl031Target, bootTimerTarget, gicTarget,
   kernelImageTarget, fdtReaderTarget, fdtWriterTarget, configFileTarget,
+  virtioMmioTarget, virtioBlkTarget, virtioRngTarget, cliTarget,
 ];

@@ -146,9 +146,23 @@ function checkTypes(cfg: ConfigFile, path: string): void {
       if (typeof item !== 'string' && (typeof item !== 'object' || item === null || k === 'net' || k === 'trace')) {
         fail(k, k === 'net' || k === 'trace' ? 'a list of strings' : 'a list of strings or objects');
       }
+      // Object items' paths are resolved against the file's folder: a non-string would throw a TypeError there.
+      if (typeof item === 'object') {
+        for (const [field, want] of Object.entries(ITEM_FIELDS[k] ?? {})) {
+          const fv = (item as Record<string, unknown>)[field];
+          if (fv !== undefined && typeof fv !== want) fail(`${k}[].${field}`, want === 'boolean' ? 'true or false' : `a ${want}`);
+        }
+      }
     }
   }
 }
+
+/** Field types of the object form of list items in a config file. */
+const ITEM_FIELDS: Partial<Record<string, Record<string, 'string' | 'number' | 'boolean'>>> = {
+  disk: { path: 'string', readonly: 'boolean' },
+  share: { hostPath: 'string', tag: 'string', readonly: 'boolean' },
+  vsock: { port: 'number', path: 'string' },
+};
 
 function resolveDiskSpec(spec: string, base: string): DiskConfig {
   const d = parseDiskSpec(spec);
