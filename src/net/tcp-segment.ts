@@ -1,0 +1,84 @@
+// TCP segment headers (RFC 9293, 3.1): parse with checksum and option checks, build with the
+// MSS option on SYNs. Sequence arithmetic is modulo 2^32.
+import { finishChecksum, onesSum, pseudoHeaderSum, readU16, readU32, writeU16, writeU32 } from './checksum.ts';
+import { PROTO_TCP } from './ipv4.ts';
+
+export const FIN = 0x01;
+export const SYN = 0x02;
+export const RST = 0x04;
+export const PSH = 0x08;
+export const ACK = 0x10;
+export const TCP_HEADER = 20;
+
+export interface TcpSegment {
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  window: number;
+  /** MSS option, when present. */
+  mss?: number;
+  payload: Uint8Array;
+}
+
+export type TcpDrop = 'truncated' | 'data-offset' | 'checksum' | 'options';
+
+export function parseTcp(src: number, dst: number, p: Uint8Array): TcpSegment | TcpDrop {
+  if (p.length < TCP_HEADER) return 'truncated';
+  const off = (p[12] >> 4) * 4;
+  if (off < TCP_HEADER || off > p.length) return 'data-offset';
+  if (finishChecksum(onesSum(p, 0, p.length, pseudoHeaderSum(src, dst, PROTO_TCP, p.length))) !== 0) return 'checksum';
+  let mss: number | undefined;
+  for (let i = TCP_HEADER; i < off;) {
+    const kind = p[i];
+    if (kind === 0) break;
+    if (kind === 1) {
+      i++;
+      continue;
+    }
+    if (i + 1 >= off) return 'options';
+    const len = p[i + 1];
+    if (len < 2 || i + len > off) return 'options';
+    if (kind === 2 && len === 4) mss = readU16(p, i + 2);
+    i += len;
+  }
+  return {
+    srcPort: readU16(p, 0), dstPort: readU16(p, 2), seq: readU32(p, 4), ack: readU32(p, 8),
+    flags: p[13] & 0x3f, window: readU16(p, 14), mss, payload: p.subarray(off),
+  };
+}
+
+export interface OutSegment {
+  seq: number;
+  ack: number;
+  flags: number;
+  window: number;
+  mss?: number;
+  payload?: Uint8Array;
+}
+
+export function buildTcp(src: number, dst: number, srcPort: number, dstPort: number, s: OutSegment): Uint8Array {
+  const optLen = s.mss !== undefined ? 4 : 0;
+  const data = s.payload ?? new Uint8Array(0);
+  const p = new Uint8Array(TCP_HEADER + optLen + data.length);
+  writeU16(p, 0, srcPort);
+  writeU16(p, 2, dstPort);
+  writeU32(p, 4, s.seq >>> 0);
+  writeU32(p, 8, s.ack >>> 0);
+  p[12] = ((TCP_HEADER + optLen) / 4) << 4;
+  p[13] = s.flags;
+  writeU16(p, 14, Math.max(0, Math.min(0xffff, s.window)));
+  if (s.mss !== undefined) {
+    p[20] = 2;
+    p[21] = 4;
+    writeU16(p, 22, s.mss);
+  }
+  p.set(data, TCP_HEADER + optLen);
+  writeU16(p, 16, finishChecksum(onesSum(p, 0, p.length, pseudoHeaderSum(src, dst, PROTO_TCP, p.length))));
+  return p;
+}
+
+/** a - b in sequence space, as a signed 32-bit distance. */
+export const seqDiff = (a: number, b: number): number => (a - b) | 0;
+export const seqAdd = (a: number, n: number): number => (a + n) >>> 0;
