@@ -6,6 +6,12 @@ const TWO32 = 4294967296;
 
 /** hi:lo + a double-precision integer (|v| < 2^53, may be negative). */
 export function addNum(lo: number, hi: number, v: number): void {
+  if ((v | 0) === v) { // the common case (immediates, offsets): no division
+    const sum = (lo >>> 0) + (v >>> 0);
+    out.lo = sum | 0;
+    out.hi = (hi + (v >> 31) + (sum > 0xffffffff ? 1 : 0)) | 0;
+    return;
+  }
   const vlo = v >>> 0;
   const vhi = Math.floor(v / TWO32) | 0;
   const sum = (lo >>> 0) + vlo;
@@ -95,24 +101,25 @@ export function rev16in32(v: number): number {
 
 // DecodeBitMasks results by (N, imms, immr, width, immediate): 4 words each, computed once.
 const MASK_SLOTS = 1 << 15;
-const maskWords = new Int32Array(MASK_SLOTS * 4);
+/** [wlo, whi, tlo, thi] at 4 * key; read directly (a subarray per call would allocate). */
+export const maskWords = new Int32Array(MASK_SLOTS * 4);
 /** 0 = not computed, 1 = valid, 2 = reserved encoding. */
 const maskState = new Uint8Array(MASK_SLOTS);
 
 /**
- * DecodeBitMasks (Arm ARM): wmask and tmask for N:imms:immr at the given width, as
- * [wlo, whi, tlo, thi] (a view into the cache); undefined for reserved encodings.
+ * DecodeBitMasks (Arm ARM): wmask and tmask for N:imms:immr at the given width, as the
+ * index of [wlo, whi, tlo, thi] in maskWords; -1 for reserved encodings.
  */
-export function bitMasks(n: number, imms: number, immr: number, is64: boolean, immediate: boolean): Int32Array | undefined {
+export function bitMasks(n: number, imms: number, immr: number, is64: boolean, immediate: boolean): number {
   const key = (n << 14) | (imms << 8) | (immr << 2) | (is64 ? 2 : 0) | (immediate ? 1 : 0);
   const state = maskState[key];
-  if (state === 1) return maskWords.subarray(key * 4, key * 4 + 4);
-  if (state === 2) return undefined;
+  if (state === 1) return key * 4;
+  if (state === 2) return -1;
   const combined = (n << 6) | (~imms & 0x3f);
   const len = 31 - Math.clz32(combined);
-  if (len < 1 || (!is64 && len > 5)) { maskState[key] = 2; return undefined; }
+  if (len < 1 || (!is64 && len > 5)) { maskState[key] = 2; return -1; }
   const levels = (1 << len) - 1;
-  if (immediate && (imms & levels) === levels) { maskState[key] = 2; return undefined; }
+  if (immediate && (imms & levels) === levels) { maskState[key] = 2; return -1; }
   const S = imms & levels, R = immr & levels;
   const d = (S - R) & levels;
   const esize = 1 << len;
@@ -129,7 +136,7 @@ export function bitMasks(n: number, imms: number, immr: number, is64: boolean, i
   }
   maskWords.set([Number(w & 0xffffffffn) | 0, Number((w >> 32n) & 0xffffffffn) | 0, Number(t & 0xffffffffn) | 0, Number((t >> 32n) & 0xffffffffn) | 0], key * 4);
   maskState[key] = 1;
-  return maskWords.subarray(key * 4, key * 4 + 4);
+  return key * 4;
 }
 
 /** High 64 bits of the unsigned 128-bit product (UMULH), in 16-bit limbs to stay exact in doubles. */

@@ -38,6 +38,8 @@ export class Cpu {
   readonly sysregs = new Map<number, bigint>();
   /** Cached SCTLR_EL1 and VBAR_EL1 low bits used on hot paths. */
   sctlr = 0n;
+  /** CPACR_EL1.FPEN, cached as a number: every FP/SIMD instruction checks it. */
+  fpen = 0;
   /** PC of the instruction being executed (for exceptions and exits). */
   curPcLo = 0;
   curPcHi = 0;

@@ -3,7 +3,7 @@
 // Decoding follows the Arm ARM's top-level groups (op0 = bits [28:25]).
 import { GUEST_EXCEPTION, VM_EXIT, type Cpu } from './cpu.ts';
 import { SLOT_SP, SLOT_ZR, type CpuState } from './state.ts';
-import { out, addNum, lsl64, lsr64, asr64, ror64, ror32, mul64, mulU32, toBig, fromBig, clz64, rbit32, rev32, rev16in32, bitMasks, crc32, umulh64, smulh64 } from './alu.ts';
+import { out, addNum, lsl64, lsr64, asr64, ror64, ror32, mul64, mulU32, toBig, fromBig, clz64, rbit32, rev32, rev16in32, bitMasks, maskWords, crc32, umulh64, smulh64 } from './alu.ts';
 import { takeSyncException, takeSyncExceptionAfter, undefinedInstruction, eret, execMsrMrs } from './system.ts';
 import { ACC_WRITE, ACC_READ, FSC_ALIGNMENT } from './mmu.ts';
 import { execSimdFp, execSimdLoadStoreStructure } from './simd-fp/index.ts';
@@ -42,7 +42,7 @@ function execute(c: Cpu, s: CpuState, insn: number): void {
 
 /** CPACR_EL1.FPEN: trap FP/SIMD at EL0 (01) or everywhere (00/10). */
 function checkFp(c: Cpu): void {
-  const fpen = Number(((c.sysregs.get(SysReg.CPACR_EL1) ?? 0n) >> 20n) & 3n);
+  const fpen = c.fpen;
   if (fpen === 3 || (fpen === 1 && c.el === 1)) return;
   takeSyncException(c, (0x07 << 26) | (1 << 25));
   throw GUEST_EXCEPTION;
@@ -148,14 +148,15 @@ function dpImmediate(c: Cpu, s: CpuState, insn: number): void {
     case 4: { // logical (immediate)
       const nbit = (insn >>> 22) & 1;
       if (!sf && nbit) undefinedInstruction(c);
-      const m = bitMasks(nbit, (insn >>> 10) & 0x3f, (insn >>> 16) & 0x3f, sf === 1, true);
-      if (!m) undefinedInstruction(c);
+      const k = bitMasks(nbit, (insn >>> 10) & 0x3f, (insn >>> 16) & 0x3f, sf === 1, true);
+      if (k < 0) undefinedInstruction(c);
+      const ml = maskWords[k], mh = maskWords[k + 1];
       const al = s.x[rn << 1], ah = sf ? s.x[(rn << 1) | 1] : 0;
       let lo: number, hi: number;
       const opc = (insn >>> 29) & 3;
-      if (opc === 0 || opc === 3) { lo = al & m![0]; hi = ah & m![1]; }
-      else if (opc === 1) { lo = al | m![0]; hi = ah | m![1]; }
-      else { lo = al ^ m![0]; hi = ah ^ m![1]; }
+      if (opc === 0 || opc === 3) { lo = al & ml; hi = ah & mh; }
+      else if (opc === 1) { lo = al | ml; hi = ah | mh; }
+      else { lo = al ^ ml; hi = ah ^ mh; }
       if (!sf) hi = 0;
       if (opc === 3) {
         if (sf) setFlagsNZ64(s, lo, hi); else { s.n = lo >>> 31; s.z = lo === 0 ? 1 : 0; }
@@ -205,14 +206,15 @@ function bitfield(c: Cpu, s: CpuState, insn: number, sf: number): void {
   const immr = (insn >>> 16) & 0x3f, imms = (insn >>> 10) & 0x3f;
   const rn = (insn >>> 5) & 31, rd = insn & 31;
   if (opc === 3 || nbit !== sf) undefinedInstruction(c);
-  const m = bitMasks(nbit, imms, immr, sf === 1, false);
-  if (!m) undefinedInstruction(c);
+  const k = bitMasks(nbit, imms, immr, sf === 1, false);
+  if (k < 0) undefinedInstruction(c);
+  const w0 = maskWords[k], w1 = maskWords[k + 1], t0 = maskWords[k + 2], t1 = maskWords[k + 3];
   const sl = s.x[rn << 1], sh = sf ? s.x[(rn << 1) | 1] : 0;
   // bot = ROR(src, immr) & wmask
   let rl: number, rh: number;
   if (sf) { ror64(sl, sh, immr); rl = out.lo; rh = out.hi; }
   else { rl = ror32(sl, immr); rh = 0; }
-  const botLo = rl & m![0], botHi = rh & m![1];
+  const botLo = rl & w0, botHi = rh & w1;
   let topLo: number, topHi: number;
   if (opc === 1) { topLo = s.x[rd << 1]; topHi = sf ? s.x[(rd << 1) | 1] : 0; } // BFM: keep destination
   else if (opc === 0) { // SBFM: replicate bit imms of the source
@@ -221,16 +223,18 @@ function bitfield(c: Cpu, s: CpuState, insn: number, sf: number): void {
   } else { topLo = 0; topHi = 0; }
   if (opc === 1) {
     // BFM: dst = (dst AND NOT wmask) OR bot, then apply tmask against dst
-    const bLo = (topLo & ~m![0]) | botLo, bHi = (topHi & ~m![1]) | botHi;
-    s.setX(rd, (topLo & ~m![2]) | (bLo & m![2]), sf ? (topHi & ~m![3]) | (bHi & m![3]) : 0);
+    const bLo = (topLo & ~w0) | botLo, bHi = (topHi & ~w1) | botHi;
+    s.setX(rd, (topLo & ~t0) | (bLo & t0), sf ? (topHi & ~t1) | (bHi & t1) : 0);
     return;
   }
-  s.setX(rd, (topLo & ~m![2]) | (botLo & m![2]), sf ? (topHi & ~m![3]) | (botHi & m![3]) : 0);
+  s.setX(rd, (topLo & ~t0) | (botLo & t0), sf ? (topHi & ~t1) | (botHi & t1) : 0);
 }
 
 // ---- branches, exception generation, system ----
 
 function branchSystem(c: Cpu, s: CpuState, insn: number): void {
+  // Hints first (NOP, YIELD, WFE/WFI, PACIASP/AUTIASP, BTI...): 5% of a kernel's instructions.
+  if ((insn & 0xfffff01f) === 0xd503201f) return hint(c, (insn >>> 5) & 0x7f);
   const top = insn >>> 26;
   if ((top & 0x1f) === 0x05) { // B, BL
     if (insn >>> 31) link(c);
@@ -344,8 +348,16 @@ function hint(c: Cpu, n: number): void {
       c.exit = { reason: 1, syndrome: ((0x01 << 26) | (1 << 25) | (n === 2 ? 1 : 0)) >>> 0, va: 0n, pa: 0 };
       throw VM_EXIT;
     }
+    case 1: // YIELD (cpu_relax in spin loops): with other vCPUs, end the batch so they get the host thread
+      if (c.peers.length > 1) {
+        addNum(c.curPcLo, c.curPcHi, 4);
+        c.s.pcLo = out.lo; c.s.pcHi = out.hi;
+        c.exit = undefined;
+        throw VM_EXIT;
+      }
+      return;
     default:
-      // NOP, YIELD, SEV, SEVL, PAC/BTI hints (PAC and BTI are not advertised), ESB, CSDB...
+      // NOP, SEV, SEVL, PAC/BTI hints (PAC and BTI are not advertised), ESB, CSDB...
       return;
   }
 }
@@ -634,6 +646,8 @@ function dp3Source(c: Cpu, s: CpuState, insn: number, sf: number, rd: number, rn
 // ---- loads and stores ----
 
 const ISV = 1 << 24;
+/** Bounce buffer for SIMD&FP loads and stores (a pair of Q registers at most). */
+const SCRATCH = new Uint8Array(32);
 
 function alignmentFault(c: Cpu, lo: number, hi: number, write: boolean): never {
   const ec = c.el === 0 ? 0x24 : 0x25;
@@ -698,15 +712,16 @@ function loadStorePair(c: Cpu, s: CpuState, insn: number, v: number): void {
   const lo2 = out.lo, hi2 = out.hi;
   c.accessIss = 0;
   if (v) {
+    // Through a scratch buffer: a fault leaves the registers as they were.
+    const vb = s.vbytes, tmp = SCRATCH;
     if (load) {
-      const tmp = new Uint8Array(size * 2);
       c.mmu.loadBytes(lo, hi, tmp, 0, size * 2);
-      s.vbytes.fill(0, rt * 16, rt * 16 + 16); s.vbytes.set(tmp.subarray(0, size), rt * 16);
-      s.vbytes.fill(0, rt2 * 16, rt2 * 16 + 16); s.vbytes.set(tmp.subarray(size), rt2 * 16);
+      vb.fill(0, rt * 16, rt * 16 + 16);
+      for (let k = 0; k < size; k++) vb[rt * 16 + k] = tmp[k];
+      vb.fill(0, rt2 * 16, rt2 * 16 + 16);
+      for (let k = 0; k < size; k++) vb[rt2 * 16 + k] = tmp[size + k];
     } else {
-      const tmp = new Uint8Array(size * 2);
-      tmp.set(s.vbytes.subarray(rt * 16, rt * 16 + size), 0);
-      tmp.set(s.vbytes.subarray(rt2 * 16, rt2 * 16 + size), size);
+      for (let k = 0; k < size; k++) { tmp[k] = vb[rt * 16 + k]; tmp[size + k] = vb[rt2 * 16 + k]; }
       c.mmu.storeBytes(lo, hi, tmp, 0, size * 2);
     }
   } else if (load) {
@@ -773,12 +788,13 @@ function loadStoreRegister(c: Cpu, s: CpuState, insn: number, v: number): void {
     const size = 1 << scale;
     c.accessIss = 0;
     if (opc & 1) { // load
-      if (size < 16) s.vbytes.fill(0, rt * 16 + size, rt * 16 + 16);
-      const tmp = new Uint8Array(size);
+      const tmp = SCRATCH;
       c.mmu.loadBytes(lo, hi, tmp, 0, size);
-      s.vbytes.set(tmp, rt * 16);
+      const vb = s.vbytes;
+      if (size < 16) vb.fill(0, rt * 16 + size, rt * 16 + 16);
+      for (let k = 0; k < size; k++) vb[rt * 16 + k] = tmp[k];
     } else {
-      c.mmu.storeBytes(lo, hi, s.vbytes.subarray(rt * 16, rt * 16 + size), 0, size);
+      c.mmu.storeBytes(lo, hi, s.vbytes, rt * 16, size);
     }
   } else {
     const size = 1 << sizeBits;

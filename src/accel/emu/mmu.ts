@@ -27,12 +27,25 @@ export class Mmu implements VirtualMemory {
   private readonly tagAsid = new Int32Array(TLB_SIZE);
   private readonly paPage = new Float64Array(TLB_SIZE);
   private readonly perm = new Uint8Array(TLB_SIZE);
+  // Data fast path per TLB slot: the RAM mapping behind the 4K page, the page's offset in
+  // it, and the permissions both stages grant (0 until a slow-path access fills them).
+  private readonly slotMap: (Mapping | null)[] = new Array<Mapping | null>(TLB_SIZE).fill(null);
+  private readonly slotOff = new Float64Array(TLB_SIZE);
+  private readonly fastPerm = new Uint8Array(TLB_SIZE);
+  /** The mapping of the last fast() hit. */
+  private hm: Mapping | undefined;
   /** Current ASID (from TTBR1 when TCR.A1, else TTBR0). */
   asid = 0;
   enabled = false;
   tcr = 0n;
   ttbr0 = 0n;
   ttbr1 = 0n;
+  // TCR/TTBR fields as numbers, per region (0: TTBR0, 1: TTBR1): every walk reads them.
+  private readonly rTbi = [0, 0];
+  private readonly rTsz = [0, 0];
+  private readonly rEpd = [0, 0];
+  private readonly rGranuleBits = [12, 12];
+  private readonly rTable = [0, 0];
   // Instruction-fetch page cache.
   private fTag = -1;
   private fTagHi = 0;
@@ -59,6 +72,14 @@ export class Mmu implements VirtualMemory {
     this.tcr = tcr;
     this.ttbr0 = ttbr0;
     this.ttbr1 = ttbr1;
+    const tg0 = Number((tcr >> 14n) & 3n), tg1 = Number((tcr >> 30n) & 3n);
+    this.rTbi[0] = Number((tcr >> 37n) & 1n); this.rTbi[1] = Number((tcr >> 38n) & 1n);
+    this.rTsz[0] = Number(tcr & 0x3fn); this.rTsz[1] = Number((tcr >> 16n) & 0x3fn);
+    this.rEpd[0] = Number((tcr >> 7n) & 1n); this.rEpd[1] = Number((tcr >> 23n) & 1n);
+    this.rGranuleBits[0] = tg0 === 2 ? 14 : tg0 === 1 ? 16 : 12;
+    this.rGranuleBits[1] = tg1 === 1 ? 14 : tg1 === 3 ? 16 : 12;
+    this.rTable[0] = Number(ttbr0 & 0xffff_ffff_fffen);
+    this.rTable[1] = Number(ttbr1 & 0xffff_ffff_fffen);
     const a1 = (tcr >> 22n) & 1n;
     const asidBits = (tcr >> 36n) & 1n ? 0xffffn : 0xffn;
     this.asid = Number(((a1 ? ttbr1 : ttbr0) >> 48n) & asidBits);
@@ -91,12 +112,54 @@ export class Mmu implements VirtualMemory {
 
   // ---- data accesses ----
 
+  /**
+   * TLB hit on a RAM page with `need` granted: the access's offset in this.hm, else -1
+   * (MMU off, miss, permission or MMIO: the slow path decides).
+   */
+  private fast(lo: number, hi: number, need: number): number {
+    const i = ((lo >>> 12) ^ (hi & 0xfff) ^ (hi >>> 20)) & (TLB_SIZE - 1);
+    if (this.tagLo[i] !== (lo >>> 12) || this.tagHi[i] !== hi || (this.fastPerm[i] & need) === 0 || !this.enabled) return -1;
+    const a = this.tagAsid[i];
+    if (a >= 0 && a !== this.asid) return -1;
+    this.hm = this.slotMap[i]!;
+    return this.slotOff[i] + (lo & 0xfff);
+  }
+
+  /** After a successful slow-path access to RAM mapping m: enable the fast path for its page. */
+  private fill(lo: number, hi: number, pa: number, m: Mapping): void {
+    if (!this.enabled) return;
+    const i = ((lo >>> 12) ^ (hi & 0xfff) ^ (hi >>> 20)) & (TLB_SIZE - 1);
+    if (this.tagLo[i] !== (lo >>> 12) || this.tagHi[i] !== hi) return;
+    const base = pa - (lo & 0xfff) - m.gpa;
+    if (base < 0 || base + 4096 > m.size) return;
+    const host = ((m.flags & 1) !== 0 ? P_R1 | P_R0 : 0) | ((m.flags & 2) !== 0 ? P_W1 | P_W0 : 0);
+    this.slotMap[i] = m;
+    this.slotOff[i] = base;
+    this.fastPerm[i] = this.perm[i] & host;
+  }
+
+  private needRead(unpriv: boolean): number {
+    return this.cpu.el === 0 || unpriv ? P_R0 : P_R1;
+  }
+
+  private needWrite(unpriv: boolean): number {
+    return this.cpu.el === 0 || unpriv ? P_W0 : P_W1;
+  }
+
   /** Loads of 1, 2 or 4 bytes; returns the zero-extended value. */
   read(lo: number, hi: number, size: number, unpriv = false): number {
     if ((lo & 0xfff) > 4096 - size) return this.readSplit(lo, hi, size, unpriv);
+    const f = this.fast(lo, hi, this.needRead(unpriv));
+    if (f >= 0) {
+      const hm = this.hm!;
+      if (size === 4) return hm.view.getUint32(f, true);
+      if (size === 1) return hm.bytes[f];
+      return hm.view.getUint16(f, true);
+    }
     const pa = this.translate(lo, hi, ACC_READ, unpriv);
     const m = this.cpu.memory.find(pa, size);
     if (m === undefined || (m.flags & 1) === 0) this.vmExit(0x24, 0, lo, hi, pa, false);
+    this.fill(lo, hi, pa, m!);
     const off = pa - m!.gpa;
     if (size === 4) return m!.view.getUint32(off, true);
     if (size === 1) return m!.bytes[off];
@@ -113,9 +176,17 @@ export class Mmu implements VirtualMemory {
       this.rh = h | 0;
       return;
     }
+    const f = this.fast(lo, hi, this.needRead(unpriv));
+    if (f >= 0) {
+      const v = this.hm!.view;
+      this.rl = v.getInt32(f, true);
+      this.rh = v.getInt32(f + 4, true);
+      return;
+    }
     const pa = this.translate(lo, hi, ACC_READ, unpriv);
     const m = this.cpu.memory.find(pa, 8);
     if (m === undefined || (m.flags & 1) === 0) this.vmExit(0x24, 0, lo, hi, pa, false);
+    this.fill(lo, hi, pa, m!);
     const off = pa - m!.gpa;
     this.rl = m!.view.getInt32(off, true);
     this.rh = m!.view.getInt32(off + 4, true);
@@ -123,9 +194,19 @@ export class Mmu implements VirtualMemory {
 
   write(lo: number, hi: number, size: number, value: number, unpriv = false): void {
     if ((lo & 0xfff) > 4096 - size) return this.writeSplit(lo, hi, size, value, unpriv);
+    const f = this.fast(lo, hi, this.needWrite(unpriv));
+    if (f >= 0) {
+      const hm = this.hm!;
+      if (size === 4) hm.view.setUint32(f, value >>> 0, true);
+      else if (size === 1) hm.bytes[f] = value;
+      else hm.view.setUint16(f, value & 0xffff, true);
+      this.cpu.clearOtherMonitors(hm.gpa + f);
+      return;
+    }
     const pa = this.translate(lo, hi, ACC_WRITE, unpriv);
     const m = this.cpu.memory.find(pa, size);
     if (m === undefined || (m.flags & 2) === 0) this.vmExit(0x24, 1, lo, hi, pa, true);
+    this.fill(lo, hi, pa, m!);
     const off = pa - m!.gpa;
     if (size === 4) m!.view.setUint32(off, value >>> 0, true);
     else if (size === 1) m!.bytes[off] = value;
@@ -140,9 +221,18 @@ export class Mmu implements VirtualMemory {
       this.writeSplit(nlo, (nlo >>> 0) < (lo >>> 0) ? hi + 1 : hi, 4, vhi, unpriv);
       return;
     }
+    const f = this.fast(lo, hi, this.needWrite(unpriv));
+    if (f >= 0) {
+      const hm = this.hm!;
+      hm.view.setInt32(f, vlo, true);
+      hm.view.setInt32(f + 4, vhi, true);
+      this.cpu.clearOtherMonitors(hm.gpa + f);
+      return;
+    }
     const pa = this.translate(lo, hi, ACC_WRITE, unpriv);
     const m = this.cpu.memory.find(pa, 8);
     if (m === undefined || (m.flags & 2) === 0) this.vmExit(0x24, 1, lo, hi, pa, true);
+    this.fill(lo, hi, pa, m!);
     const off = pa - m!.gpa;
     m!.view.setInt32(off, vlo, true);
     m!.view.setInt32(off + 4, vhi, true);
@@ -178,6 +268,14 @@ export class Mmu implements VirtualMemory {
 
   loadBytes(lo: number, hi: number, dst: Uint8Array, dstOffset: number, length: number): void {
     this.cpu.accessIss = 0;
+    if ((lo & 0xfff) <= 4096 - length) {
+      const f = this.fast(lo, hi, this.needRead(false));
+      if (f >= 0) {
+        const b = this.hm!.bytes;
+        for (let k = 0; k < length; k++) dst[dstOffset + k] = b[f + k];
+        return;
+      }
+    }
     for (let i = 0; i < length;) {
       const l = (lo + i) | 0;
       const h = (l >>> 0) < (lo >>> 0) ? hi + 1 : hi;
@@ -185,6 +283,7 @@ export class Mmu implements VirtualMemory {
       const pa = this.translate(l, h, ACC_READ, false);
       const m = this.cpu.memory.find(pa, chunk);
       if (m === undefined || (m.flags & 1) === 0) this.vmExit(0x24, 0, l, h, pa, false);
+      this.fill(l, h, pa, m!);
       dst.set(m!.bytes.subarray(pa - m!.gpa, pa - m!.gpa + chunk), dstOffset + i);
       i += chunk;
     }
@@ -192,6 +291,15 @@ export class Mmu implements VirtualMemory {
 
   storeBytes(lo: number, hi: number, src: Uint8Array, srcOffset: number, length: number): void {
     this.cpu.accessIss = 0;
+    if ((lo & 0xfff) <= 4096 - length) {
+      const f = this.fast(lo, hi, this.needWrite(false));
+      if (f >= 0) {
+        const hm = this.hm!, b = hm.bytes;
+        for (let k = 0; k < length; k++) b[f + k] = src[srcOffset + k];
+        this.cpu.clearOtherMonitors(hm.gpa + f);
+        return;
+      }
+    }
     // Translate every page first so a fault leaves memory untouched.
     const parts: [Mapping, number, number, number][] = [];
     for (let i = 0; i < length;) {
@@ -201,6 +309,7 @@ export class Mmu implements VirtualMemory {
       const pa = this.translate(l, h, ACC_WRITE, false);
       const m = this.cpu.memory.find(pa, chunk);
       if (m === undefined || (m.flags & 2) === 0) this.vmExit(0x24, 1, l, h, pa, true);
+      this.fill(l, h, pa, m!);
       parts.push([m!, pa, i, chunk]);
       i += chunk;
     }
@@ -240,23 +349,19 @@ export class Mmu implements VirtualMemory {
 
   /** Walk the tables for [hi:lo] and fill TLB slot i, or raise the fault. */
   private walk(lo: number, hi: number, access: number, slot: number): void {
-    const tcr = this.tcr;
     // Top-byte-ignore for data accesses (TCR.TBI0/TBI1).
     const upper = (hi >>> 23) & 1; // bit 55
-    const tbi = upper ? (tcr >> 38n) & 1n : (tcr >> 37n) & 1n;
-    const topHi = tbi && access !== ACC_EXEC ? (hi << 8) >> 8 : hi;
-    const tsz = Number(upper ? (tcr >> 16n) & 0x3fn : tcr & 0x3fn);
-    const epd = Number(upper ? (tcr >> 23n) & 1n : (tcr >> 7n) & 1n);
-    const tg = Number(upper ? (tcr >> 30n) & 3n : (tcr >> 14n) & 3n);
-    const granuleBits = upper ? (tg === 1 ? 14 : tg === 3 ? 16 : 12) : (tg === 2 ? 14 : tg === 1 ? 16 : 12);
+    const topHi = this.rTbi[upper] && access !== ACC_EXEC ? (hi << 8) >> 8 : hi;
+    const tsz = this.rTsz[upper];
+    const epd = this.rEpd[upper];
+    const granuleBits = this.rGranuleBits[upper];
     const inputBits = 64 - tsz;
     // Every bit above the input size must equal bit 55 (the region select).
     if (epd || tsz < 16 || tsz > 39 || !this.topBitsMatch(topHi, inputBits, upper)) this.fault(lo, hi, access, FSC_TRANSLATION);
     const stride = granuleBits - 3;
     let level = 4 - Math.ceil((inputBits - granuleBits) / stride);
     const va48 = (hi & 0xffff) * TWO32 + (lo >>> 0);
-    const ttbr = upper ? this.ttbr1 : this.ttbr0;
-    let table = Number(ttbr & 0xffff_ffff_fffen);
+    let table = this.rTable[upper];
     let apTable = 0;
     let uxnTable = 0;
     let pxnTable = 0;
@@ -301,6 +406,7 @@ export class Mmu implements VirtualMemory {
       this.tagAsid[slot] = nG ? this.asid : -1;
       this.paPage[slot] = pa4k;
       this.perm[slot] = perm;
+      this.fastPerm[slot] = 0;
       return;
     }
   }

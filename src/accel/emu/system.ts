@@ -201,6 +201,7 @@ export function writeSysReg(cpu: Cpu, rid: number, v: bigint): boolean {
   }
   if (STORED.has(rid)) {
     cpu.sysregs.set(rid, v);
+    if (rid === SysReg.CPACR_EL1) cpu.fpen = Number((v >> 20n) & 3n);
     if (rid === R.SCTLR || rid === R.TCR || rid === R.TTBR0 || rid === R.TTBR1) {
       const g = (r: number) => cpu.sysregs.get(r) ?? 0n;
       // A new table base under the same ASID needs a TLBI from software; ASIDs tag the TLB.

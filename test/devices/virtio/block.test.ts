@@ -444,9 +444,9 @@ describe('virtio-blk', () => {
   describe('attached to a machine', () => {
     const log = { warn: () => undefined, debug: () => undefined, info: () => undefined };
 
-    it('puts several disks in consecutive slots before the entropy device', () => {
+    it('puts several disks in consecutive slots before the entropy device and the console', () => {
       const plan = attachVirtioDevices.describe({ disks: [{ path: 'a.img', readonly: false }, { path: 'b.img', readonly: true }] });
-      expect(plan).to.deep.equal([{ slot: 0, kind: 'block' }, { slot: 1, kind: 'block' }, { slot: 2, kind: 'rng' }]);
+      expect(plan).to.deep.equal([{ slot: 0, kind: 'block' }, { slot: 1, kind: 'block' }, { slot: 2, kind: 'rng' }, { slot: 3, kind: 'console' }]);
     });
 
     it('attaches each disk at its slot on the bus with its own image', async () => {
@@ -457,7 +457,7 @@ describe('virtio-blk', () => {
       const spis: [number, boolean][] = [];
       const attached = await attachVirtioDevices(bus, mem, { setSpi: (i, l) => spis.push([i, l]) }, { disks: [{ path: img, readonly: false }, { path: b, readonly: true }] }, log);
       try {
-        expect(attached.slots).to.deep.equal([{ slot: 0, kind: 'block' }, { slot: 1, kind: 'block' }, { slot: 2, kind: 'rng' }]);
+        expect(attached.slots).to.deep.equal([{ slot: 0, kind: 'block' }, { slot: 1, kind: 'block' }, { slot: 2, kind: 'rng' }, { slot: 3, kind: 'console' }]);
         const reg = (slot: number, off: number) => {
           const r = bus.read(virtioMmioSlotBase(slot) + off, 4);
           return r.handled ? Number(r.value) : undefined;
