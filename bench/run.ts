@@ -1,7 +1,7 @@
 // `npm run bench`: nodevisor's software CPU and QEMU TCG side by side in one run, on the
 // same Debian kernel, initramfs and command (the default guest). Absolute times on shared
 // machines are noise; the ratio is the figure that matters. Options: --cpus N,
-// --runs N (default 1), --command "sh command", --only boot|workload|net.
+// --runs N (default 1), --command "sh command", --only boot|workload|idle|net.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { findDefaultGuest } from '../src/guest/cache.ts';
@@ -111,8 +111,8 @@ console.log(`bench: Debian ${guest.manifest.kernelRelease} on ${cpus} vCPU(s), $
 // The guest clock is the host's, so on a loaded host the guest sees more timer ticks per unit
 // of work and retires more instructions: the instruction count and host CPU time are shown too.
 const rows: string[][] = [['case', 'nodevisor s', 'qemu s', 'ratio', 'guest instr/s (nodevisor)', 'guest instr (M)', 'host CPU s (nodevisor)', 'idle host CPU % (nodevisor / qemu)']];
-for (const [name, command] of [['boot + poweroff', BOOT_ONLY], ['boot + workload', WORKLOAD], ['idle (sleep 5)', 'sleep 5']] as const) {
-  if (only && !name.startsWith(only)) continue;
+for (const [key, name, command] of [['boot', 'boot + poweroff', BOOT_ONLY], ['workload', 'boot + workload', WORKLOAD], ['idle', 'idle (sleep 5)', 'sleep 5']] as const) {
+  if (only && key !== only) continue;
   const ours: Sample[] = [];
   const theirs: Sample[] = [];
   for (let i = 0; i < runs; i++) {

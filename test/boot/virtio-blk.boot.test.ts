@@ -1,6 +1,7 @@
 // @boot: virtio-blk under the Debian kernel on the software CPU. One boot: ext4 on /dev/vda is
 // mounted, read and written, a read-only /dev/vdb refuses writes, the guest powers off; the
 // host then checks the images with e2fsprogs. Needs the default guest and mke2fs/e2fsck/debugfs.
+import { DEVICE_TEST_CMDLINE } from '../helpers/boot-cmdline.ts';
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -78,7 +79,7 @@ describe('virtio-blk with ext4 on the software CPU @boot', function () {
       'if dd if=/dev/zero of=/dev/vdb bs=512 count=1 conv=fsync 2>/dev/null; then echo RAW-WRITE:ok; else echo RAW-WRITE:refused; fi',
       'echo DONE',
     ].join('\n');
-    const { cmdline, nonce } = buildRunCmdline({ argv: ['sh', '-c', script] }, 'console=ttyAMA0');
+    const { cmdline, nonce } = buildRunCmdline({ argv: ['sh', '-c', script] }, DEVICE_TEST_CMDLINE);
     const filter = new RunStatusFilter(nonce);
     const port = new SerialPort();
     let stdout = '';

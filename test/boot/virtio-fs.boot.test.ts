@@ -2,6 +2,7 @@
 // `nodevisor run` with a writable share on /work and a read-only one on /ro: the guest reads a
 // host file, writes one, makes a directory, renames, unlinks, symlinks, lists with ls -l, and
 // fails to write the read-only share; the host then checks what it finds in the folders.
+import { DEVICE_TEST_APPEND } from '../helpers/boot-cmdline.ts';
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
@@ -53,7 +54,7 @@ describe('virtio-fs shares through nodevisor run on the software CPU @boot', fun
       'rm /work/rmme', 'ln -s x /work/lnk', 'echo "link:$(readlink /work/lnk) $(cat /work/lnk)"', 'ls -l /work',
       'cat /ro/r', '(echo no > /ro/w) 2>/dev/null && echo ro:writable || echo ro:refused',
     ].join('; ');
-    const r = await runCli(['run', '--share', `${rw}:/work`, '--share', `${ro}:/ro,readonly`, '--', 'sh', '-c', script], 24 * 60_000);
+    const r = await runCli(['run', '--append', DEVICE_TEST_APPEND, '--share', `${rw}:/work`, '--share', `${ro}:/ro,readonly`, '--', 'sh', '-c', script], 24 * 60_000);
     expect(r.status, `stderr: ${r.stderr}\nstdout: ${r.stdout}`).to.equal(0);
     const out = r.stdout;
     expect(out).to.contain('from-the-host');

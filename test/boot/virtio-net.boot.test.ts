@@ -2,6 +2,7 @@
 // boot: the guest gets 10.0.2.15 from our DHCP server with busybox udhcpc, fetches a file (HTTP
 // over nc, and with wget) from a server the test runs on 127.0.0.1 (reached as 10.0.2.2), pings
 // the gateway, then answers a connection the test opens through a hostfwd port on 127.0.0.1.
+import { DEVICE_TEST_CMDLINE } from '../helpers/boot-cmdline.ts';
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
@@ -81,7 +82,7 @@ describe('virtio-net with the user network on the software CPU @boot', function 
       'echo "NC:$(cat /tmp/nc.out)"',
       'echo DONE',
     ].join('\n');
-    const { cmdline, nonce } = buildRunCmdline({ argv: ['sh', '-c', script] }, 'console=ttyAMA0');
+    const { cmdline, nonce } = buildRunCmdline({ argv: ['sh', '-c', script] }, DEVICE_TEST_CMDLINE);
     const filter = new RunStatusFilter(nonce);
     const port = new SerialPort();
     let stdout = '';

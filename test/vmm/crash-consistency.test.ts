@@ -2,6 +2,7 @@
 // writes sequence-numbered sectors to the raw disk, each followed by an fsync of the device
 // (a virtio-blk FLUSH), and prints the number once that fsync returned. The test SIGKILLs the
 // VMM mid-run and checks that every record the guest reported as flushed is on the image.
+import { DEVICE_TEST_APPEND } from '../helpers/boot-cmdline.ts';
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -49,7 +50,7 @@ describe('block crash consistency under SIGKILL @boot', function () {
       '  i=$((i+1))',
       'done',
     ].join('\n');
-    const child = spawn(process.execPath, ['bin/nodevisor.js', 'run', '--accel', 'emu', '--memory', '256M', '--disk', img, '--', 'sh', '-c', script], {
+    const child = spawn(process.execPath, ['bin/nodevisor.js', 'run', '--accel', 'emu', '--append', DEVICE_TEST_APPEND, '--memory', '256M', '--disk', img, '--', 'sh', '-c', script], {
       cwd: new URL('../..', import.meta.url).pathname,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
