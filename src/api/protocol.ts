@@ -6,6 +6,7 @@ import type { VirtualMachineConfig } from './virtual-machine.ts';
 export type HostToVmm =
   | { type: 'start'; config: VirtualMachineConfig }
   | { type: 'console-in'; data: string }
+  | { type: 'port-in'; name: string; data: string }
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'stop' };
@@ -13,6 +14,7 @@ export type HostToVmm =
 export type VmmToHost =
   | { type: 'started' }
   | { type: 'console-out'; data: string }
+  | { type: 'port-out'; name: string; data: string }
   | { type: 'state'; state: VmState }
   | { type: 'boot'; report: BootTimeReport }
   | { type: 'reset' }

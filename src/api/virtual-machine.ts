@@ -19,6 +19,7 @@ import { SerialPort } from '../devices/serial-backend.ts';
 import type { BootTimeReport } from '../devices/legacy/boot-timer.ts';
 import { Machine, type MachineExit, type MachineLogger, type MachineOptions } from '../vmm/machine.ts';
 import type { DiskConfig, ShareConfig, VsockConfig } from '../vmm/virtio-devices.ts';
+import { ConsolePorts, type ConsolePort } from '../devices/virtio/console/port.ts';
 import type { HostToVmm, VmmChannel, VmmToHost, VmState } from './protocol.ts';
 
 export class VirtualMachineError extends Error {
@@ -39,6 +40,8 @@ export interface VirtualMachineConfig {
   shares?: ShareConfig[];
   vsock?: VsockConfig[];
   net?: string[];
+  /** Named virtio-console ports (guest: /dev/vport0pN, name in /sys/class/virtio-ports); host ends via vm.port(name). */
+  consolePorts?: string[];
   /** A guest reset ends the VM instead of rebooting it. */
   noReboot?: boolean;
   /** Where the VMM runs; default 'in-process'. */
@@ -85,6 +88,7 @@ export function resolveMachineOptions(config: VirtualMachineConfig): Omit<Machin
     shares: config.shares ?? [],
     vsock: config.vsock ?? [],
     net: config.net ?? [],
+    consolePorts: config.consolePorts ?? [],
     noReboot: config.noReboot ?? false,
   };
 }
@@ -111,6 +115,8 @@ function forkChannel(): VmmChannel {
 export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
   /** The guest console (PL011): write to type, read what the guest prints. */
   readonly console: Duplex;
+  /** Host ends of the virtio-console ports; they outlive guest resets. */
+  private readonly ports: ConsolePorts;
   private state: VmState = 'created';
   private backend: InProcessBackend | ChildBackend | undefined;
   private exitInfo: MachineExit | undefined;
@@ -120,6 +126,7 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
   constructor(readonly config: VirtualMachineConfig = {}, private readonly options: VirtualMachineOptions = {}) {
     super();
     this.exited = new Promise((r) => (this.resolveExit = r));
+    this.ports = new ConsolePorts(config.consolePorts ?? []);
     this.console = new Duplex({
       read: () => undefined,
       write: (chunk: Buffer, _enc, done) => {
@@ -127,6 +134,13 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
         this.backend.consoleIn(chunk, done);
       },
     });
+  }
+
+  /** The host end of a virtio-console port: 'hvc0' (port 0) or a name from consolePorts. */
+  port(name: string): Duplex {
+    const p = this.ports.get(name);
+    if (!p) throw new VirtualMachineError(`no console port '${name}' (configured: hvc0${this.ports.names.map((n) => `, ${n}`).join('')})`);
+    return p;
   }
 
   get currentState(): VmState {
@@ -151,10 +165,10 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     };
     try {
       if ((this.config.mode ?? 'in-process') === 'child-process') {
-        this.backend = new ChildBackend((this.options.channel ?? forkChannel)(), sink);
+        this.backend = new ChildBackend((this.options.channel ?? forkChannel)(), sink, this.ports);
         await this.backend.start(this.config);
       } else {
-        this.backend = new InProcessBackend(sink, this.options.logger);
+        this.backend = new InProcessBackend(sink, this.ports, this.options.logger);
         await this.backend.start(this.config);
       }
     } catch (e) {
@@ -214,13 +228,14 @@ class InProcessBackend {
   private readonly port = new SerialPort();
   private stopped = false;
 
-  constructor(private readonly sink: BackendSink, private readonly logger?: MachineLogger) {
+  constructor(private readonly sink: BackendSink, private readonly ports: ConsolePorts, private readonly logger?: MachineLogger) {
     this.port.onOutput((b) => sink.output(b));
   }
 
   async start(config: VirtualMachineConfig): Promise<void> {
     const opts: MachineOptions = {
       ...resolveMachineOptions(config),
+      consoleHost: this.ports,
       console: this.port,
       logger: this.logger,
       notice: (m) => this.sink.notice(m),
@@ -268,8 +283,10 @@ class InProcessBackend {
 class ChildBackend {
   private startWaiter: { resolve: () => void; reject: (e: Error) => void } | undefined;
 
-  constructor(private readonly channel: VmmChannel, private readonly sink: BackendSink) {
+  constructor(private readonly channel: VmmChannel, private readonly sink: BackendSink, private readonly ports: ConsolePorts) {
     channel.onMessage((m) => this.onMessage(m));
+    // The port objects here stand in for the device: host writes travel to the VMM process.
+    for (const p of ports.list) p.onHostData = () => this.portIn(p);
     channel.onExit((code) => {
       const err = new VirtualMachineError(`the VMM process exited unexpectedly (code ${code})`);
       this.startWaiter?.reject(err);
@@ -296,6 +313,9 @@ class ChildBackend {
         return;
       case 'console-out':
         this.sink.output(Buffer.from(m.data, 'base64'));
+        return;
+      case 'port-out':
+        this.ports.get(m.name)?.fromGuestData(Buffer.from(m.data, 'base64'));
         return;
       case 'boot':
         this.sink.boot(m.report);
@@ -324,6 +344,10 @@ class ChildBackend {
   consoleIn(chunk: Uint8Array, done: (e?: Error) => void): void {
     this.send({ type: 'console-in', data: Buffer.from(chunk).toString('base64') });
     done();
+  }
+
+  private portIn(p: ConsolePort): void {
+    for (let b = p.takeToGuest(64 * 1024); b; b = p.takeToGuest(64 * 1024)) this.send({ type: 'port-in', name: p.portName, data: b.toString('base64') });
   }
 
   pause(): void { this.send({ type: 'pause' }); }

@@ -27,6 +27,9 @@ onMessage((m) => {
       if (vm) return;
       vm = new VirtualMachine(m.config);
       vm.console.on('data', (b: Buffer) => send({ type: 'console-out', data: b.toString('base64') }));
+      for (const name of ['hvc0', ...(m.config.consolePorts ?? [])]) {
+        vm.port(name).on('data', (b: Buffer) => send({ type: 'port-out', name, data: b.toString('base64') }));
+      }
       vm.on('boot', (report) => send({ type: 'boot', report }));
       vm.on('reset', () => send({ type: 'reset' }));
       vm.on('notice', (message) => send({ type: 'notice', message }));
@@ -46,6 +49,9 @@ onMessage((m) => {
     }
     case 'console-in':
       vm?.console.write(Buffer.from(m.data, 'base64'));
+      return;
+    case 'port-in':
+      if (vm && (m.name === 'hvc0' || vm.config.consolePorts?.includes(m.name))) vm.port(m.name).write(Buffer.from(m.data, 'base64'));
       return;
     case 'pause':
       void vm?.pause().catch(() => undefined);

@@ -27,6 +27,8 @@ import { InKernelGicSink } from '../devices/gic/in-kernel.ts';
 import type { SpiSink } from '../devices/interrupt.ts';
 import { PsciDispatcher } from './psci-dispatch.ts';
 import { attachVirtioDevices, type AttachedVirtio, type VirtioConfig } from './virtio-devices.ts';
+import { VirtioConsole } from '../devices/virtio/console/device.ts';
+import type { ConsolePorts } from '../devices/virtio/console/port.ts';
 
 export class MachineConfigError extends Error {
   override readonly name = 'MachineConfigError';
@@ -289,6 +291,12 @@ export class Machine {
       r.setVtimerOffset(r.currentVtimerOffset + pausedTicks);
       r.resume();
     }
+  }
+
+  /** Host ends of the virtio-console ports (hvc0 and the named ones). */
+  get consolePorts(): ConsolePorts | undefined {
+    const dev = this.devices.virtio.devices.find((d) => d.device instanceof VirtioConsole)?.device;
+    return dev instanceof VirtioConsole ? dev.ports : undefined;
   }
 
   get vcpus(): Vcpu[] {

@@ -10,6 +10,12 @@ import type { DeviceLogger, VirtioDevice } from '../devices/virtio/device.ts';
 import { VirtioMmioTransport } from '../devices/virtio/mmio-transport.ts';
 import { VirtioBlock } from '../devices/virtio/block/device.ts';
 import { VirtioRng } from '../devices/virtio/rng/device.ts';
+import { VirtioConsole } from '../devices/virtio/console/device.ts';
+import { ConsolePorts } from '../devices/virtio/console/port.ts';
+import { VirtioVsock, hybridVsockOptions } from '../devices/virtio/vsock/device.ts';
+import { VirtioFs } from '../devices/virtio/fs/device.ts';
+import { openNetDevice } from '../devices/virtio/net/open.ts';
+import { parseNetSpec } from '../net/spec.ts';
 import type { GuestMemoryAccess } from '../memory/guest-memory.ts';
 
 export interface DiskConfig { path: string; readonly: boolean }
@@ -23,6 +29,10 @@ export interface VirtioConfig {
   net?: string[];
   /** Attach virtio-rng (default true). */
   rng?: boolean;
+  /** Named virtio-console ports besides hvc0 (guest: /dev/vport0p1...). */
+  consolePorts?: string[];
+  /** Host ends of the console ports, kept across guest resets; built from consolePorts when absent. */
+  consoleHost?: ConsolePorts;
 }
 
 export class VirtioConfigError extends Error {
@@ -64,6 +74,20 @@ function plan(opts: VirtioConfig): PlannedDevice[] {
     create: (log) => VirtioBlock.open(d.path, { readonly: d.readonly, id: `nodevisor-disk${i}`, log }),
   }));
   if (opts.rng !== false) out.push({ kind: 'rng', category: 'virtio-rng', create: async (log) => new VirtioRng({ log }) });
+  // Always present, so every guest has hvc0; hvc0 output is also logged at debug.
+  const consoleHost = opts.consoleHost ?? new ConsolePorts(opts.consolePorts ?? []);
+  out.push({ kind: 'console', category: 'virtio-console', create: async (log) => new VirtioConsole({ ports: consoleHost, log }) });
+  if (opts.vsock?.length) {
+    const vsock = hybridVsockOptions(opts.vsock);
+    out.push({ kind: 'vsock', category: 'virtio-vsock', create: (log) => VirtioVsock.open({ ...vsock, log }) });
+  }
+  (opts.shares ?? []).forEach((sh) => out.push({
+    kind: 'fs',
+    category: 'virtio-fs',
+    create: (log) => VirtioFs.open(sh.hostPath, { tag: sh.tag, readonly: sh.readonly, log }),
+  }));
+  // Specs are parsed here, so describe (dtb) and attach reject a bad --net before anything boots.
+  (opts.net ?? []).map(parseNetSpec).forEach((spec, i) => out.push({ kind: 'net', category: 'virtio-net', create: (log) => openNetDevice(spec, i, log) }));
   if (out.length > VIRTIO_MMIO_SLOTS) throw new VirtioConfigError(`${out.length} virtio devices requested; the machine has ${VIRTIO_MMIO_SLOTS} slots`);
   return out;
 }

@@ -9,6 +9,8 @@ export const VIRTIO_ID_NET = 1;
 export const VIRTIO_ID_BLOCK = 2;
 export const VIRTIO_ID_CONSOLE = 3;
 export const VIRTIO_ID_RNG = 4;
+export const VIRTIO_ID_VSOCK = 19;
+export const VIRTIO_ID_FS = 26;
 
 /** Transport-level feature bits. */
 export const VIRTIO_F_INDIRECT_DESC = 28;
