@@ -15,6 +15,7 @@ import { applyVcpuBootState, bootVcpuState, secondaryVcpuState } from '../../src
 import { generateFdt } from '../../src/arch/arm64/fdt.ts';
 import { findNode, parseFdt, propString, propU64 } from '../../src/fdt/reader.ts';
 import { GuestMemory } from '../../src/memory/guest-memory.ts';
+import { findDefaultGuest } from '../../src/guest/cache.ts';
 
 function expectBootError(fn: () => unknown, reason: BootErrorReason): BootError {
   try {
@@ -311,11 +312,8 @@ describe('initial vCPU state', () => {
   });
 });
 
-const DEBIAN_KERNEL = [
-  process.env.NODEVISOR_TEST_KERNEL,
-  '/tmp/debs/x/boot/vmlinuz-6.1.0-56-arm64',
-  join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'nodevisor', 'guest', 'vmlinuz-6.1.0-56-arm64'),
-].find((p): p is string => !!p && existsSync(p));
+// The default guest's kernel (whatever Debian's linux-image-arm64 currently points at).
+const DEBIAN_KERNEL = [process.env.NODEVISOR_TEST_KERNEL, findDefaultGuest()?.kernel].find((p): p is string => !!p && existsSync(p));
 
 describe('the Debian 12 arm64 kernel', function () {
   before(function () {
