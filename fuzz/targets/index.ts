@@ -9,10 +9,16 @@ import { virtioMmioTarget } from './virtio-mmio.ts';
 import { virtioBlkTarget } from './virtio-blk.ts';
 import { virtioRngTarget } from './virtio-rng.ts';
 import { cliTarget } from './cli.ts';
+import { virtioConsoleTarget } from './virtio-console.ts';
+import { virtioVsockTarget } from './virtio-vsock.ts';
+import { virtioFsTarget } from './virtio-fs.ts';
+import { netParsersTarget } from './net-parsers.ts';
+import { netStackTarget } from './net-stack.ts';
 
 export const allTargets: FuzzTarget[] = [
   exitDecoderTarget, mmioBusTarget, guestMemoryTarget,
   pl011Target, pl031Target, bootTimerTarget, gicTarget,
   kernelImageTarget, fdtReaderTarget, fdtWriterTarget, configFileTarget,
   virtioMmioTarget, virtioBlkTarget, virtioRngTarget, cliTarget,
+  virtioConsoleTarget, virtioVsockTarget, virtioFsTarget, netParsersTarget, netStackTarget,
 ];
