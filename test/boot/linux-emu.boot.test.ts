@@ -2,6 +2,7 @@
 // software CPU, compared with QEMU (TCG) running the same kernel, initramfs and commands.
 // Needs the default guest (`nodevisor guest build`; .ci/run builds it) and qemu-system-aarch64.
 import { expect } from 'chai';
+import { requireDefaultGuest } from '../helpers/default-guest.ts';
 import { spawn, spawnSync } from 'node:child_process';
 import { findDefaultGuest } from '../../src/guest/cache.ts';
 import { RunStatusFilter, buildRunCmdline } from '../../src/cli/run-protocol.ts';
@@ -63,12 +64,7 @@ describe('Debian arm64 kernel on the software CPU @boot', function () {
   let guest: { kernel: string; initrd: string };
 
   before(async function () {
-    const g = findDefaultGuest();
-    if (!g) {
-      if (process.env.CI) throw new Error('the default guest is missing: `nodevisor guest build` failed in .ci/run');
-      console.log('      skipped: no default guest (run `nodevisor guest build`)');
-      this.skip();
-    }
+    const g = requireDefaultGuest(this);
     try {
       await import('../../src/accel/emu/accelerator.ts');
     } catch {

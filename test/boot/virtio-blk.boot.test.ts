@@ -3,6 +3,7 @@
 // host then checks the images with e2fsprogs. Needs the default guest and mke2fs/e2fsck/debugfs.
 import { DEVICE_TEST_CMDLINE } from '../helpers/boot-cmdline.ts';
 import { expect } from 'chai';
+import { requireDefaultGuest } from '../helpers/default-guest.ts';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,12 +38,7 @@ describe('virtio-blk with ext4 on the software CPU @boot', function () {
   let dir: string;
 
   before(async function () {
-    const g = findDefaultGuest();
-    if (!g) {
-      if (process.env.CI) throw new Error('the default guest is missing: `nodevisor guest build` failed in .ci/run');
-      console.log('      skipped: no default guest (run `nodevisor guest build`)');
-      this.skip();
-    }
+    const g = requireDefaultGuest(this);
     for (const t of ['mke2fs', 'e2fsck', 'debugfs']) {
       if (spawnSync(t, ['-V'], { stdio: 'ignore' }).error) {
         console.log(`      skipped: ${t} is not installed`);

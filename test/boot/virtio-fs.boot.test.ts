@@ -4,6 +4,7 @@
 // fails to write the read-only share; the host then checks what it finds in the folders.
 import { DEVICE_TEST_APPEND } from '../helpers/boot-cmdline.ts';
 import { expect } from 'chai';
+import { requireDefaultGuest } from '../helpers/default-guest.ts';
 import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,11 +31,7 @@ describe('virtio-fs shares through nodevisor run on the software CPU @boot', fun
   let dir: string;
 
   before(function () {
-    if (!findDefaultGuest()) {
-      if (process.env.CI) throw new Error('the default guest is missing: `nodevisor guest build` failed in .ci/run');
-      console.log('      skipped: no default guest (run `nodevisor guest build`)');
-      this.skip();
-    }
+    requireDefaultGuest(this);
     dir = mkdtempSync(join(tmpdir(), 'nodevisor-fs-boot-'));
   });
   after(() => {

@@ -4,6 +4,7 @@
 // VMM mid-run and checks that every record the guest reported as flushed is on the image.
 import { DEVICE_TEST_APPEND } from '../helpers/boot-cmdline.ts';
 import { expect } from 'chai';
+import { requireDefaultGuest } from '../helpers/default-guest.ts';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,11 +26,7 @@ describe('block crash consistency under SIGKILL @boot', function () {
   let dir: string;
 
   before(function () {
-    if (!findDefaultGuest()) {
-      if (process.env.CI) throw new Error('the default guest is missing: `nodevisor guest build` failed in .ci/run');
-      console.log('      skipped: no default guest (run `nodevisor guest build`)');
-      this.skip();
-    }
+    requireDefaultGuest(this);
     dir = mkdtempSync(join(tmpdir(), 'nodevisor-crash-'));
   });
 
