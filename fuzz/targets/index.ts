@@ -14,11 +14,12 @@ import { virtioVsockTarget } from './virtio-vsock.ts';
 import { virtioFsTarget } from './virtio-fs.ts';
 import { netParsersTarget } from './net-parsers.ts';
 import { netStackTarget } from './net-stack.ts';
+import { virtioNetTarget } from './virtio-net.ts';
 
 export const allTargets: FuzzTarget[] = [
   exitDecoderTarget, mmioBusTarget, guestMemoryTarget,
   pl011Target, pl031Target, bootTimerTarget, gicTarget,
   kernelImageTarget, fdtReaderTarget, fdtWriterTarget, configFileTarget,
   virtioMmioTarget, virtioBlkTarget, virtioRngTarget, cliTarget,
-  virtioConsoleTarget, virtioVsockTarget, virtioFsTarget, netParsersTarget, netStackTarget,
+  virtioConsoleTarget, virtioVsockTarget, virtioFsTarget, virtioNetTarget, netParsersTarget, netStackTarget,
 ];

@@ -15,7 +15,7 @@ import { HDR_SIZE } from '../../src/devices/virtio/vsock/packet.ts';
 import type { FuzzTarget } from '../target.ts';
 import { FuzzInvariantError, runVirtioProgram, turns } from './virtio-harness.ts';
 import { virtioSeeds } from './virtio-seeds.ts';
-import { Cursor, ProgramBuilder, catchingLogger } from './virtio-console.ts';
+import { Cursor, ProgramBuilder, catchingLogger } from './virtio-program.ts';
 
 const SERVED = 1024;
 const UNSERVED = 1025;

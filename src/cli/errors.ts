@@ -17,6 +17,8 @@ const EXIT_CODE_BY_ERROR_NAME: Record<string, number> = {
   ConfigError: ExitCode.Usage,
   RunProtocolError: ExitCode.Usage,
   MachineConfigError: ExitCode.Usage,
+  ConsolePortError: ExitCode.Usage,
+  ConsoleSocketError: ExitCode.Usage,
   YError: ExitCode.Usage,
   BootError: ExitCode.BadKernel,
   AcceleratorUnavailableError: ExitCode.AcceleratorUnavailable,

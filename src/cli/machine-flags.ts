@@ -18,6 +18,7 @@ export interface MachineArgv {
   disk?: string[];
   share?: string[];
   vsock?: string[];
+  consolePort?: string[];
   net?: string[];
   noReboot?: boolean;
   config?: string;
@@ -36,6 +37,7 @@ export function addMachineOptions<T>(y: Argv<T>, shareHelp = 'HOSTDIR:TAG[,reado
     .option('disk', { type: 'string', describe: 'PATH[,readonly]: a virtio-blk disk (repeatable)', requiresArg: true, coerce: list })
     .option('share', { type: 'string', describe: shareHelp, requiresArg: true, coerce: list })
     .option('vsock', { type: 'string', describe: 'PORT:SOCKET_PATH: guest vsock port to a host Unix socket (repeatable)', requiresArg: true, coerce: list })
+    .option('console-port', { type: 'string', describe: 'NAME[:SOCKET_PATH]: a named virtio-console port, served on a host Unix socket when a path is given (repeatable)', requiresArg: true, coerce: list })
     .option('net', { type: 'string', describe: 'network backend spec (repeatable)', requiresArg: true, coerce: list })
     .option('no-reboot', { type: 'boolean', describe: 'exit with code 5 instead of rebooting when the guest resets' })
     .option('config', { type: 'string', describe: 'JSON file with the same settings; flags override it', requiresArg: true });
@@ -52,6 +54,7 @@ export function machineFlags(argv: MachineArgv): MachineFlags {
     disk: argv.disk,
     share: argv.share,
     vsock: argv.vsock,
+    consolePort: argv.consolePort,
     net: argv.net,
     noReboot: argv.noReboot,
   };

@@ -3,6 +3,8 @@
 // runs the machine (again after a guest reset unless --no-reboot) and reports how it ended.
 // The VMM is imported lazily so argument errors never depend on it.
 import type { SerialPort } from '../devices/serial-backend.ts';
+import type { ConsolePorts } from '../devices/virtio/console/port.ts';
+import type { ConsolePortSocket } from '../devices/virtio/console/socket-server.ts';
 import type { RootLogger } from '../log.ts';
 import type { MachineOptions } from '../vmm/machine.ts';
 import { attachConsole, type AttachedConsole, type ConsoleOptions } from './console.ts';
@@ -47,6 +49,10 @@ export async function runSession(opts: SessionOptions): Promise<SessionEnd> {
   const { SerialPort: Port } = await import('../devices/serial-backend.ts');
   const port: SerialPort = new Port();
   const m = opts.machine;
+  // The console ports' host ends and sockets outlive guest reboots, like the terminal.
+  const { ConsolePorts } = await import('../devices/virtio/console/port.ts');
+  const consoleHost = new ConsolePorts(m.consolePorts.map((p) => p.name));
+  const sockets = await listenConsoleSockets(m, consoleHost, opts.logger);
   const machineOptions: MachineOptions = {
     kernel: m.kernel,
     initrd: m.initrd,
@@ -58,6 +64,7 @@ export async function runSession(opts: SessionOptions): Promise<SessionEnd> {
     shares: m.shares,
     vsock: m.vsock,
     net: m.net,
+    consoleHost,
     noReboot: m.noReboot,
     logger: opts.logger,
     console: port,
@@ -118,5 +125,21 @@ export async function runSession(opts: SessionOptions): Promise<SessionEnd> {
     }
   } finally {
     term.detach();
+    await Promise.all(sockets.map((s) => s.close()));
   }
+}
+
+async function listenConsoleSockets(m: ResolvedMachine, ports: ConsolePorts, logger: RootLogger): Promise<ConsolePortSocket[]> {
+  const { ConsolePortSocket: Socket } = await import('../devices/virtio/console/socket-server.ts');
+  const log = logger.child('virtio-console');
+  const out: ConsolePortSocket[] = [];
+  try {
+    for (const p of m.consolePorts) {
+      if (p.path !== undefined) out.push(await Socket.listen(p.path, ports.get(p.name)!, log));
+    }
+  } catch (e) {
+    await Promise.all(out.map((s) => s.close()));
+    throw e;
+  }
+  return out;
 }

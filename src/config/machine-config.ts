@@ -5,12 +5,13 @@
 //   { "kernel": "Image", "memory": "1G", "cpus": 2, "disk": ["root.img", "data.img,readonly"],
 //     "share": [{ "hostPath": "/src", "tag": "src", "readonly": true }], "noReboot": true }
 // Relative paths in a file are relative to the file's folder. A flag given on the command
-// line replaces the file's value; for repeatable flags (--disk, --share, --vsock, --net)
+// line replaces the file's value; for repeatable flags (--disk, --share, --vsock, --net, --console-port)
 // the command line's list replaces the file's list.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DEFAULT_IPA_BITS, HOST_PAGE_SIZE, MAX_VCPUS, RAM_BASE, RAM_DEFAULT_SIZE, RAM_MIN_SIZE } from '../arch/arm64/layout.ts';
 import { ConfigError } from './errors.ts';
+import { MAX_NAMED_PORTS as MAX_CONSOLE_PORTS } from '../devices/virtio/console/port.ts';
 import { formatSize, parseSize } from './size.ts';
 
 export type Accel = 'auto' | 'hvf' | 'emu';
@@ -29,6 +30,11 @@ export interface VsockConfig {
   port: number;
   path: string;
 }
+/** A named virtio-console port; with a path, the VMM serves it on that host Unix socket. */
+export interface ConsolePortConfig {
+  name: string;
+  path?: string;
+}
 
 /** Settings after merging and validation; the VMM's MachineOptions minus logger and console. */
 export interface MachineConfig {
@@ -42,6 +48,7 @@ export interface MachineConfig {
   disks: DiskConfig[];
   shares: ShareConfig[];
   vsock: VsockConfig[];
+  consolePorts: ConsolePortConfig[];
   net: string[];
   noReboot: boolean;
 }
@@ -57,6 +64,7 @@ export interface MachineFlags {
   disk?: string[];
   share?: string[];
   vsock?: string[];
+  consolePort?: string[];
   net?: string[];
   noReboot?: boolean;
 }
@@ -81,12 +89,13 @@ interface MachineFlagsLoose {
   disk?: ListItem<Partial<DiskConfig>>[];
   share?: ListItem<Partial<ShareConfig>>[];
   vsock?: ListItem<Partial<VsockConfig>>[];
+  consolePort?: ListItem<Partial<ConsolePortConfig>>[];
   net?: string[];
   noReboot?: boolean;
 }
 
 const FILE_KEYS = new Set([
-  'kernel', 'initrd', 'append', 'memory', 'cpus', 'accel', 'disk', 'share', 'vsock', 'net', 'noReboot',
+  'kernel', 'initrd', 'append', 'memory', 'cpus', 'accel', 'disk', 'share', 'vsock', 'consolePort', 'net', 'noReboot',
   'logLevel', 'logFile', 'trace',
 ]);
 
@@ -125,6 +134,10 @@ export function loadConfigFile(path: string): ConfigFile {
   cfg.disk = cfg.disk?.map((d) => (typeof d === 'string' ? resolveDiskSpec(d, base) : { ...d, path: rel(d.path) }));
   cfg.share = cfg.share?.map((s) => (typeof s === 'string' ? resolveShareSpec(s, base) : { ...s, hostPath: rel(s.hostPath) }));
   cfg.vsock = cfg.vsock?.map((v) => (typeof v === 'string' ? resolveVsockSpec(v, base) : { ...v, path: rel(v.path) }));
+  cfg.consolePort = cfg.consolePort?.map((c) => {
+    const spec = typeof c === 'string' ? parseConsolePortSpec(c) : c;
+    return { ...spec, path: rel(spec.path) };
+  });
   return cfg;
 }
 
@@ -138,7 +151,7 @@ function checkTypes(cfg: ConfigFile, path: string): void {
   if (cfg.memory !== undefined && typeof cfg.memory !== 'string' && typeof cfg.memory !== 'number') fail('memory', 'a size');
   if (cfg.cpus !== undefined && typeof cfg.cpus !== 'number') fail('cpus', 'a number');
   if (cfg.noReboot !== undefined && typeof cfg.noReboot !== 'boolean') fail('noReboot', 'true or false');
-  for (const k of ['disk', 'share', 'vsock', 'net', 'trace'] as const) {
+  for (const k of ['disk', 'share', 'vsock', 'consolePort', 'net', 'trace'] as const) {
     const v = cfg[k];
     if (v === undefined) continue;
     if (!Array.isArray(v)) fail(k, 'a list');
@@ -162,6 +175,7 @@ const ITEM_FIELDS: Partial<Record<string, Record<string, 'string' | 'number' | '
   disk: { path: 'string', readonly: 'boolean' },
   share: { hostPath: 'string', tag: 'string', readonly: 'boolean' },
   vsock: { port: 'number', path: 'string' },
+  consolePort: { name: 'string', path: 'string' },
 };
 
 function resolveDiskSpec(spec: string, base: string): DiskConfig {
@@ -217,6 +231,20 @@ export function parseVsockSpec(spec: string): VsockConfig {
   return { port, path: m[2] };
 }
 
+/**
+ * --console-port NAME[:SOCKET_PATH]: a named virtio-console port (guest: /dev/vport0pN, name
+ * in /sys/class/virtio-ports), served on a host Unix socket when a path is given. The name
+ * ends at the first ':'; the port device checks its characters.
+ */
+export function parseConsolePortSpec(spec: string): ConsolePortConfig {
+  const colon = spec.indexOf(':');
+  const name = colon < 0 ? spec : spec.slice(0, colon);
+  const path = colon < 0 ? undefined : spec.slice(colon + 1);
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new ConfigError(`invalid --console-port '${spec}': name '${name}' must be 1-64 letters, digits, '_', '.', '-'`);
+  if (path === '') throw new ConfigError(`invalid --console-port '${spec}': empty socket path`);
+  return path === undefined ? { name } : { name, path };
+}
+
 /** Largest RAM the IPA space holds above RAM_BASE, rounded down to the host page. */
 export function maxMemoryBytes(ipaBits = DEFAULT_IPA_BITS): number {
   const top = 2 ** ipaBits - RAM_BASE;
@@ -262,6 +290,20 @@ function normalizeVsock(v: string | Partial<VsockConfig>): VsockConfig {
   if (typeof v === 'string') return parseVsockSpec(v);
   return parseVsockSpec(`${v.port}:${v.path}`);
 }
+function normalizeConsolePorts(items: (string | Partial<ConsolePortConfig>)[]): ConsolePortConfig[] {
+  const ports = items.map((c) => {
+    if (typeof c === 'string') return parseConsolePortSpec(c);
+    if (typeof c.name !== 'string') throw new ConfigError('a console port needs a name');
+    return parseConsolePortSpec(c.path === undefined ? c.name : `${c.name}:${c.path}`);
+  });
+  const seen = new Set<string>(['hvc0']);
+  for (const p of ports) {
+    if (seen.has(p.name)) throw new ConfigError(`--console-port '${p.name}': the name is reserved or repeated`);
+    seen.add(p.name);
+  }
+  if (ports.length > MAX_CONSOLE_PORTS) throw new ConfigError(`${ports.length} console ports given; at most ${MAX_CONSOLE_PORTS}`);
+  return ports;
+}
 
 /** Merges a config file (may be empty) under the command-line flags and validates the result. */
 export function resolveMachineConfig(flags: MachineFlags, file: ConfigFile = {}): MachineConfig {
@@ -277,6 +319,7 @@ export function resolveMachineConfig(flags: MachineFlags, file: ConfigFile = {})
     disks: (flags.disk ?? file.disk ?? []).map(normalizeDisk),
     shares: (flags.share ?? file.share ?? []).map(normalizeShare),
     vsock: (flags.vsock ?? file.vsock ?? []).map(normalizeVsock),
+    consolePorts: normalizeConsolePorts(flags.consolePort ?? file.consolePort ?? []),
     net: [...(flags.net ?? file.net ?? [])],
     noReboot: flags.noReboot ?? file.noReboot ?? false,
   };

@@ -4,6 +4,10 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { SerialPort } from '../../src/devices/serial-backend.ts';
 import { bootExitCode } from '../../src/cli/commands/boot.ts';
 import { runGuestCommand } from '../../src/cli/commands/run.ts';
@@ -16,7 +20,7 @@ import type { MachineOptions } from '../../src/vmm/machine.ts';
 
 const MACHINE: ResolvedMachine = {
   kernel: '/k', initrd: '/i', append: '', memoryBytes: 64 << 20, cpus: 1, accel: 'emu',
-  disks: [], shares: [], vsock: [], net: [], noReboot: false, defaultGuest: true,
+  disks: [], shares: [], vsock: [], consolePorts: [], net: [], noReboot: false, defaultGuest: true,
 };
 
 class PipeIn extends EventEmitter {
@@ -168,5 +172,35 @@ describe('guest sessions (stand-in VMM)', () => {
     expect(end.reason).to.equal('stopped');
     expect(bootExitCode(end)).to.equal(0);
     expect(tty.isRaw).to.equal(false);
+  });
+  it('console ports: one set of host ends across reboots, served on their sockets, removed at the end', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nv-session-'));
+    const sock = join(dir, 'agent.sock');
+    try {
+      let fromClient = '';
+      const vmm = fakeVmm(async (_port, opts, boot) => {
+        const agent = opts.consoleHost!.get('agent')!;
+        if (boot === 1) {
+          const client = createConnection(sock);
+          await new Promise((r) => client.once('connect', r));
+          client.write('ping');
+          for (let i = 0; i < 100 && agent.pendingToGuest === 0; i++) await tick();
+          fromClient = agent.takeToGuest(100)!.toString();
+          client.destroy();
+          return { reason: 'reset' };
+        }
+        return { reason: 'poweroff' };
+      });
+      const machine = { ...MACHINE, consolePorts: [{ name: 'agent', path: sock }, { name: 'quiet' }] };
+      const end = await runSession({ machine, cmdline: '', logger, notice: () => {}, vmm, terminal: { stdin: new PipeIn(), stdout: capture() } });
+      expect(end.reason).to.equal('poweroff');
+      expect(fromClient).to.equal('ping');
+      expect(vmm.boots).to.have.length(2);
+      expect(vmm.boots[0].consoleHost).to.equal(vmm.boots[1].consoleHost);
+      expect(vmm.boots[0].consoleHost!.names).to.deep.equal(['agent', 'quiet']);
+      expect(existsSync(sock)).to.equal(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

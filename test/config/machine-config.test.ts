@@ -6,6 +6,7 @@ import { ConfigError } from '../../src/config/errors.ts';
 import {
   loadConfigFile,
   maxMemoryBytes,
+  parseConsolePortSpec,
   parseDiskSpec,
   parseShareSpec,
   parseVsockSpec,
@@ -69,6 +70,30 @@ describe('machine config', () => {
     expect(() => parseShareSpec(`/src:${'t'.repeat(37)}`)).to.throw(ConfigError, /36/);
     expect(parseVsockSpec('1024:/tmp/v.sock')).to.deep.equal({ port: 1024, path: '/tmp/v.sock' });
     expect(() => parseVsockSpec('x:/tmp/v.sock')).to.throw(ConfigError);
+  });
+
+  it('parses console ports: NAME or NAME:SOCKET_PATH, names unique and not hvc0', () => {
+    expect(parseConsolePortSpec('agent')).to.deep.equal({ name: 'agent' });
+    expect(parseConsolePortSpec('org.qemu.guest_agent.0:/tmp/a:b.sock')).to.deep.equal({ name: 'org.qemu.guest_agent.0', path: '/tmp/a:b.sock' });
+    expect(() => parseConsolePortSpec('agent:')).to.throw(ConfigError, /empty socket path/);
+    expect(() => parseConsolePortSpec('bad name')).to.throw(ConfigError, /name/);
+    expect(resolveMachineConfig({ consolePort: ['a', 'b:/tmp/b.sock'] }).consolePorts).to.deep.equal([{ name: 'a' }, { name: 'b', path: '/tmp/b.sock' }]);
+    expect(() => resolveMachineConfig({ consolePort: ['a', 'a:/x'] })).to.throw(ConfigError, /repeated/);
+    expect(() => resolveMachineConfig({ consolePort: ['hvc0'] })).to.throw(ConfigError, /reserved/);
+    expect(() => resolveMachineConfig({ consolePort: Array.from({ length: 31 }, (_, i) => `p${i}`) })).to.throw(ConfigError, /at most 30/);
+  });
+
+  it('reads console ports from a config file, as strings or objects, paths relative to the file', () => {
+    const path = join(dir, 'ports.json');
+    writeFileSync(path, JSON.stringify({ consolePort: ['log:log.sock', { name: 'ctl', path: 'ctl.sock' }, { name: 'bare' }] }));
+    const cfg = resolveMachineConfig({}, loadConfigFile(path));
+    expect(cfg.consolePorts).to.deep.equal([
+      { name: 'log', path: join(dir, 'log.sock') },
+      { name: 'ctl', path: join(dir, 'ctl.sock') },
+      { name: 'bare' },
+    ]);
+    writeFileSync(path, JSON.stringify({ 'console-port': [{ name: 7 }] }));
+    expect(() => loadConfigFile(path)).to.throw(ConfigError, /consolePort\[\]\.name/);
   });
 
   it('merges a config file under the flags, resolving its paths against its folder', () => {
