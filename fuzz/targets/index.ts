@@ -4,7 +4,7 @@ import { exitDecoderTarget } from './exit-decoder.ts';
 import { mmioBusTarget } from './mmio-bus.ts';
 import { guestMemoryTarget } from './guest-memory.ts';
 import { pl011Target, pl031Target, bootTimerTarget, gicTarget } from './devices.ts';
-import { kernelImageTarget, fdtReaderTarget, fdtWriterTarget, configFileTarget } from './loaders.ts';
+import { kernelImageTarget, linuxBootLoaderTarget, fdtReaderTarget, fdtWriterTarget, configFileTarget } from './loaders.ts';
 import { virtioMmioTarget } from './virtio-mmio.ts';
 import { virtioBlkTarget } from './virtio-blk.ts';
 import { virtioRngTarget } from './virtio-rng.ts';
@@ -19,7 +19,7 @@ import { virtioNetTarget } from './virtio-net.ts';
 export const allTargets: FuzzTarget[] = [
   exitDecoderTarget, mmioBusTarget, guestMemoryTarget,
   pl011Target, pl031Target, bootTimerTarget, gicTarget,
-  kernelImageTarget, fdtReaderTarget, fdtWriterTarget, configFileTarget,
+  kernelImageTarget, linuxBootLoaderTarget, fdtReaderTarget, fdtWriterTarget, configFileTarget,
   virtioMmioTarget, virtioBlkTarget, virtioRngTarget, cliTarget,
   virtioConsoleTarget, virtioVsockTarget, virtioFsTarget, virtioNetTarget, netParsersTarget, netStackTarget,
 ];
