@@ -1,6 +1,9 @@
 {
   # The HVF addon exists only on macOS arm64. Elsewhere this file yields an empty
   # target list, so even a stray `node-gyp rebuild` compiles nothing.
+  # The network addon (nodevisor_netdev) has its own native/netdev/binding.gyp and build/
+  # directory: prebuildify and node-gyp-build take the first .node file they find in
+  # build/Release, so a second target here could be shipped as the HVF prebuild.
   "targets": [],
   "conditions": [
     ["OS=='mac' and target_arch=='arm64'", {

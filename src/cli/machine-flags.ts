@@ -38,7 +38,7 @@ export function addMachineOptions<T>(y: Argv<T>, shareHelp = 'HOSTDIR:TAG[,reado
     .option('share', { type: 'string', describe: shareHelp, requiresArg: true, coerce: list })
     .option('vsock', { type: 'string', describe: 'PORT:SOCKET_PATH: guest vsock port to a host Unix socket (repeatable)', requiresArg: true, coerce: list })
     .option('console-port', { type: 'string', describe: 'NAME[:SOCKET_PATH]: a named virtio-console port, served on a host Unix socket when a path is given (repeatable)', requiresArg: true, coerce: list })
-    .option('net', { type: 'string', describe: 'network backend spec (repeatable)', requiresArg: true, coerce: list })
+    .option('net', { type: 'string', describe: 'a virtio-net interface (repeatable): user[,hostfwd=...], socket,path=PATH (QEMU stream framing), socket,type=dgram,path=PATH|fd=N (gvproxy/vmnet-helper datagrams) or tap,ifname=NAME (Linux); see README', requiresArg: true, coerce: list })
     .option('no-reboot', { type: 'boolean', describe: 'exit with code 5 instead of rebooting when the guest resets' })
     .option('config', { type: 'string', describe: 'JSON file with the same settings; flags override it', requiresArg: true });
 }

@@ -1,5 +1,6 @@
 // What the virtio-net device talks to: something that takes the guest's Ethernet frames and
-// delivers frames for the guest. The user-mode stack, the stream socket and tap implement it.
+// delivers frames for the guest. The user-mode stack, the stream socket, the datagram socket
+// and tap implement it.
 
 export interface NetBackend {
   /** A frame the guest transmitted (Ethernet header onwards, no virtio header). */

@@ -1,6 +1,7 @@
 // `--net SPEC` parsing: user[,net=A.B.C.D/N][,host=IP][,dns=IP][,mac=MAC][,hostfwd=...]...,
-// tap,ifname=NAME[,mac=MAC] and socket,path=PATH[,mac=MAC]. Every mistake is one line naming
-// the spec, so a bad flag fails before anything boots (usage exit code, like ConfigError).
+// tap,ifname=NAME[,mtu=N][,mac=MAC], socket,path=PATH[,type=stream][,mac=MAC] and
+// socket,type=dgram,path=PATH|fd=N[,local=PATH][,mtu=N][,mac=MAC]. Every mistake is one line
+// naming the spec, so a bad flag fails before anything boots (usage exit code, like ConfigError).
 import { ExitCode } from '../cli/exit-codes.ts';
 import { formatIp, parseIp } from './checksum.ts';
 import { isMulticastMac, parseMac } from './ethernet.ts';
@@ -31,7 +32,24 @@ export interface UserNetSpec {
   hostfwd: HostForward[];
 }
 
-export type NetSpec = UserNetSpec | { kind: 'tap'; ifname: string; mac?: Uint8Array } | { kind: 'socket'; path: string; mac?: Uint8Array };
+export interface TapNetSpec { kind: 'tap'; ifname: string; mtu: number; mac?: Uint8Array }
+/** Unix stream socket with QEMU's 4-byte length framing. */
+export interface StreamSocketNetSpec { kind: 'socket'; path: string; mac?: Uint8Array }
+/**
+ * Unix datagram socket, one frame per datagram (vfkit's protocol: gvproxy --listen-vfkit,
+ * vmnet-helper --socket): connect to `path` from a socket bound at `local`, or use the
+ * inherited datagram socket `fd` (vmnet-helper --fd / vmnet-run).
+ */
+export type DgramSocketNetSpec = { kind: 'dgram'; mtu: number; mac?: Uint8Array } & ({ path: string; local?: string; fd?: undefined } | { fd: number; path?: undefined; local?: undefined });
+
+export type NetSpec = UserNetSpec | TapNetSpec | StreamSocketNetSpec | DgramSocketNetSpec;
+
+/** MTU of tap and datagram links unless mtu= says otherwise (what gvproxy and vmnet use). */
+export const DEFAULT_LINK_MTU = 1500;
+/** Bytes a frame adds to its MTU: Ethernet header and one 802.1Q tag. */
+export const FRAME_OVERHEAD = 18;
+export const MIN_LINK_MTU = 68;
+export const MAX_LINK_MTU = 65535 - FRAME_OVERHEAD;
 
 export const DEFAULT_MAC = new Uint8Array([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
 
@@ -131,27 +149,52 @@ export function parseNetSpec(spec: string): NetSpec {
     }
     return { kind: 'user', mac, net, prefix, host, dns, guest, hostfwd };
   }
+  let mtu = DEFAULT_LINK_MTU;
+  const takeMtu = (v: string): void => {
+    if (!/^\d{1,5}$/.test(v) || Number(v) < MIN_LINK_MTU || Number(v) > MAX_LINK_MTU) throw new NetSpecError(`invalid --net '${spec}': mtu '${v}' is not a number from ${MIN_LINK_MTU} to ${MAX_LINK_MTU}`);
+    mtu = Number(v);
+  };
   if (kind === 'tap') {
     let ifname: string | undefined;
     for (const [k, v] of opts) {
       single(k);
       if (k === 'ifname') ifname = v;
       else if (k === 'mac') takeMac(v);
-      else unknown(k, 'ifname or mac');
+      else if (k === 'mtu') takeMtu(v);
+      else unknown(k, 'ifname, mtu or mac');
     }
     if (!ifname || !/^[A-Za-z0-9_.-]{1,15}$/.test(ifname)) throw new NetSpecError(`invalid --net '${spec}': tap needs ifname=NAME (1-15 letters, digits, . _ -)`);
-    return { kind: 'tap', ifname, mac };
+    return { kind: 'tap', ifname, mtu, mac };
   }
   if (kind === 'socket') {
-    let path: string | undefined;
+    const got = new Map<string, string>();
     for (const [k, v] of opts) {
       single(k);
-      if (k === 'path') path = v;
-      else if (k === 'mac') takeMac(v);
-      else unknown(k, 'path or mac');
+      if (k === 'mac') takeMac(v);
+      else if (['path', 'type', 'local', 'fd', 'mtu'].includes(k)) got.set(k, v);
+      else unknown(k, 'path, type, local, fd, mtu or mac');
     }
-    if (!path) throw new NetSpecError(`invalid --net '${spec}': socket needs path=PATH of a unix stream socket`);
-    return { kind: 'socket', path, mac };
+    const type = got.get('type') ?? 'stream';
+    const path = got.get('path');
+    if (path === '') throw new NetSpecError(`invalid --net '${spec}': path is empty`);
+    if (type === 'stream') {
+      for (const k of ['local', 'fd', 'mtu']) if (got.has(k)) throw new NetSpecError(`invalid --net '${spec}': ${k}= needs type=dgram (a stream socket has no ${k})`);
+      if (!path) throw new NetSpecError(`invalid --net '${spec}': socket needs path=PATH of a unix stream socket (or type=dgram)`);
+      return { kind: 'socket', path, mac };
+    }
+    if (type !== 'dgram') throw new NetSpecError(`invalid --net '${spec}': type '${type}' is not stream or dgram`);
+    if (got.has('mtu')) takeMtu(got.get('mtu')!);
+    const fdText = got.get('fd');
+    if (fdText !== undefined) {
+      if (path !== undefined || got.has('local')) throw new NetSpecError(`invalid --net '${spec}': fd= is an inherited socket, so path= and local= do not apply`);
+      if (!/^\d{1,9}$/.test(fdText) || Number(fdText) < 3) throw new NetSpecError(`invalid --net '${spec}': fd '${fdText}' is not an inherited descriptor number (3 or more)`);
+      return { kind: 'dgram', fd: Number(fdText), mtu, mac };
+    }
+    if (!path) throw new NetSpecError(`invalid --net '${spec}': type=dgram needs path=PATH of the peer's unix datagram socket, or fd=N`);
+    const local = got.get('local');
+    if (local === '') throw new NetSpecError(`invalid --net '${spec}': local is empty`);
+    if (local !== undefined && local === path) throw new NetSpecError(`invalid --net '${spec}': local and path are the same socket`);
+    return local === undefined ? { kind: 'dgram', path, mtu, mac } : { kind: 'dgram', path, local, mtu, mac };
   }
   throw new NetSpecError(`invalid --net '${spec}': unknown kind '${kind}' (expected user, tap or socket)`);
 }

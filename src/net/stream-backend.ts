@@ -1,7 +1,7 @@
 // `--net socket,path=PATH`: raw Ethernet frames over a Unix stream socket, each prefixed by
 // its length as a 4-byte big-endian number: QEMU's `-netdev stream` (and `-netdev socket`)
-// framing, so nodevisor can join a QEMU guest's stream netdev server or passt. Node cannot
-// open AF_UNIX SOCK_DGRAM sockets, so vfkit/gvproxy's unixgram protocol is not offered.
+// framing, so nodevisor can join a QEMU guest's stream netdev server or passt. vfkit's
+// datagram protocol (gvproxy, vmnet-helper) is dgram-backend.ts.
 import { connect, type Socket } from 'node:net';
 import { NetBackendError, type NetBackend } from './backend.ts';
 
@@ -60,7 +60,11 @@ export class StreamBackend implements NetBackend {
   static open(path: string, log: { warn(m: string): void }): Promise<StreamBackend> {
     return new Promise((resolve, reject) => {
       const s = connect({ path });
-      s.once('error', (e) => reject(new NetBackendError(`--net socket,path=${path}: ${e.message}`)));
+      s.once('error', (e) => {
+        // Connecting a stream socket to a datagram one fails with EPROTOTYPE: say which flag fits.
+        const hint = (e as NodeJS.ErrnoException).code === 'EPROTOTYPE' ? ' (a datagram socket: use --net socket,type=dgram,path=PATH)' : '';
+        reject(new NetBackendError(`--net socket,path=${path}: ${e.message}${hint}`));
+      });
       s.once('connect', () => {
         s.removeAllListeners('error');
         resolve(new StreamBackend(s, log));

@@ -33,6 +33,17 @@ describe('net spec parser', () => {
     expect(parseNetSpec('socket,path=/tmp/n.sock')).to.deep.include({ kind: 'socket', path: '/tmp/n.sock' });
   });
 
+  it('parses tap mtu= and the datagram socket forms', () => {
+    expect(parseNetSpec('tap,ifname=tap0')).to.deep.include({ mtu: 1500 });
+    expect(parseNetSpec('tap,ifname=tap0,mtu=9000')).to.deep.include({ kind: 'tap', ifname: 'tap0', mtu: 9000 });
+    expect(parseNetSpec('socket,type=stream,path=/tmp/n.sock')).to.deep.equal({ kind: 'socket', path: '/tmp/n.sock', mac: undefined });
+    expect(parseNetSpec('socket,type=dgram,path=/tmp/gv.sock')).to.deep.equal({ kind: 'dgram', path: '/tmp/gv.sock', mtu: 1500, mac: undefined });
+    expect(parseNetSpec('socket,path=/tmp/gv.sock,type=dgram,local=/tmp/me.sock,mtu=4000')).to.deep.include({ kind: 'dgram', path: '/tmp/gv.sock', local: '/tmp/me.sock', mtu: 4000 });
+    const fd = parseNetSpec('socket,type=dgram,fd=4,mac=52:54:00:00:00:09');
+    expect(fd).to.deep.include({ kind: 'dgram', fd: 4, mtu: 1500 });
+    expect(formatMac(fd.mac!)).to.equal('52:54:00:00:00:09');
+  });
+
   const bad: [string, RegExp][] = [
     ['', /unknown kind/],
     ['bridge', /unknown kind 'bridge'/],
@@ -57,6 +68,21 @@ describe('net spec parser', () => {
     ['tap,ifname=this-name-is-far-too-long', /ifname=NAME/],
     ['socket', /path=PATH/],
     ['socket,path=/x,ifname=y', /unknown option 'ifname'/],
+    ['tap,ifname=tap0,mtu=67', /mtu '67' is not a number from 68 to 65517/],
+    ['tap,ifname=tap0,mtu=65518', /mtu/],
+    ['tap,ifname=tap0,mtu=1e3', /mtu/],
+    ['socket,path=/x,type=seqpacket', /type 'seqpacket' is not stream or dgram/],
+    ['socket,path=/x,local=/y', /local= needs type=dgram/],
+    ['socket,path=/x,mtu=9000', /mtu= needs type=dgram/],
+    ['socket,fd=3', /fd= needs type=dgram/],
+    ['socket,type=dgram', /type=dgram needs path=PATH .* or fd=N/],
+    ['socket,type=dgram,path=', /path is empty/],
+    ['socket,type=dgram,path=/x,local=', /local is empty/],
+    ['socket,type=dgram,path=/x,local=/x', /the same socket/],
+    ['socket,type=dgram,fd=4,path=/x', /fd= is an inherited socket/],
+    ['socket,type=dgram,fd=2', /fd '2' is not an inherited descriptor/],
+    ['socket,type=dgram,fd=x', /fd 'x'/],
+    ['socket,type=dgram,path=/x,type=dgram', /given twice/],
   ];
   for (const [spec, re] of bad) {
     it(`rejects '${spec}' with one line`, () => {

@@ -1,0 +1,17 @@
+// Opening the host ends of a network: a Linux tap device and AF_UNIX datagram sockets.
+// Each returns a non-blocking, close-on-exec fd that a FramePort then owns.
+#pragma once
+#include <napi.h>
+
+namespace nodevisor_netdev {
+
+/** openTap(ifname) -> { fd, ifname }: attach to (or create) tap device ifname. Linux only. */
+Napi::Value OpenTap(const Napi::CallbackInfo& info);
+/** openDgram(localPath, peerPath) -> fd: bound to localPath, connected to peerPath. */
+Napi::Value OpenDgram(const Napi::CallbackInfo& info);
+/** adoptDgram(fd) -> fd: an inherited fd, checked to be a datagram socket, made non-blocking. */
+Napi::Value AdoptDgram(const Napi::CallbackInfo& info);
+/** closeFd(fd): for an fd no FramePort took over. */
+Napi::Value CloseFd(const Napi::CallbackInfo& info);
+
+}  // namespace nodevisor_netdev

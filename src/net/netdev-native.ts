@@ -1,0 +1,146 @@
+// The nodevisor_netdev addon (native/netdev/): host network endpoints Node cannot open
+// itself (a Linux tap device, AF_UNIX SOCK_DGRAM sockets) and FramePort, which polls such an
+// fd on the main loop and calls back with each frame. Loaded lazily, only when a --net spec
+// needs it; when it cannot be loaded the error names every path tried and why.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../accel/hvf/load.ts';
+
+export const NETDEV_ADDON_NAME = 'nodevisor_netdev';
+/** native/netdev/addon.cc kAbiVersion; other versions are refused. */
+export const NETDEV_ABI_VERSION = 1;
+
+/** An error of the addon: the failing call and its errno (positive). */
+export interface NativeErrnoError extends Error {
+  errno: number;
+  syscall: string;
+  /** On FramePort errors: the port stopped listening. */
+  fatal?: boolean;
+}
+
+export interface FramePortStats {
+  rxFrames: number;
+  /** Frames longer than maxFrame (or than the receive buffer): dropped. */
+  rxOversize: number;
+  rxErrors: number;
+  /** Frames the kernel pushed back (EAGAIN/ENOBUFS) that waited in the transmit queue. */
+  txQueued: number;
+  /** Frames dropped because that queue was full. */
+  txQueueFull: number;
+  /** Queued frames the kernel then refused (the peer went away meanwhile). */
+  txQueueLost: number;
+  /** Frames in the queue now. */
+  txPending: number;
+}
+
+export interface NativeFramePort {
+  /** 0 when the frame was handed to the kernel or queued for it, else the errno (dropped). */
+  send(frame: Uint8Array): number;
+  /** Stops polling and closes the fd; idempotent. */
+  close(): void;
+  stats(): FramePortStats;
+}
+
+export interface NativeNetdev {
+  abiVersion: number;
+  /** Attaches to (or creates) the tap device; the fd is non-blocking. Linux only. */
+  openTap(ifname: string): { fd: number; ifname: string };
+  /** A datagram socket bound at localPath (created) and connected to peerPath. */
+  openDgram(localPath: string, peerPath: string): number;
+  /** Checks that an inherited fd is a datagram socket and makes it non-blocking. */
+  adoptDgram(fd: number): number;
+  closeFd(fd: number): void;
+  /** Takes over fd (closes it itself, even when construction fails). */
+  FramePort: new (fd: number, maxFrame: number, onFrame: (frame: Buffer) => void, onError: (e: NativeErrnoError) => void) => NativeFramePort;
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+/** The symbolic name of an errno on this platform (ENOENT...), or `errno N`. */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+}
+
+export class NetdevUnavailableError extends Error {
+  override readonly name = 'NetdevUnavailableError';
+  constructor(readonly tried: string[]) {
+    super(`needs the ${NETDEV_ADDON_NAME} native addon, which \`npm install\` builds on Linux and macOS with python3, make and a C++ compiler (retry: \`npm rebuild nodevisor\` or \`npm run build:netdev\`); tried ${tried.join('; ')}`);
+  }
+}
+
+export interface NetdevLoadOptions {
+  platform?: string;
+  /** The package root (default: this package's). */
+  root?: string;
+  env?: Record<string, string | undefined>;
+  load?: (path: string) => unknown;
+  exists?: (path: string) => boolean;
+}
+
+/**
+ * Every path the loader looks at, in order: NODEVISOR_NETDEV_ADDON, then native/netdev's own
+ * build (where scripts/install.cjs puts it), then the package build/ (a hand-run node-gyp).
+ */
+export function netdevCandidatePaths(root: string, env: Record<string, string | undefined> = process.env): string[] {
+  const override = env.NODEVISOR_NETDEV_ADDON;
+  const file = `${NETDEV_ADDON_NAME}.node`;
+  return [
+    ...(override ? [override] : []),
+    join(root, 'native', 'netdev', 'build', 'Release', file),
+    join(root, 'native', 'netdev', 'build', 'Debug', file),
+    join(root, 'build', 'Release', file),
+  ];
+}
+
+function isNativeNetdev(m: unknown): m is NativeNetdev {
+  const x = m as Partial<NativeNetdev> | null;
+  return !!x && typeof x.openDgram === 'function' && typeof x.FramePort === 'function' && typeof x.abiVersion === 'number';
+}
+
+const oneLine = (s: string): string => s.replace(/\s*\n\s*/g, ' ');
+
+let cached: NativeNetdev | undefined;
+
+/** Loads the addon or throws NetdevUnavailableError listing each path and why it failed. */
+export function loadNetdev(opts: NetdevLoadOptions = {}): NativeNetdev {
+  const usingDefaults = Object.keys(opts).length === 0;
+  if (usingDefaults && cached) return cached;
+  const platform = opts.platform ?? process.platform;
+  const paths = netdevCandidatePaths(opts.root ?? packageRoot(), opts.env ?? process.env);
+  if (platform !== 'linux' && platform !== 'darwin') throw new NetdevUnavailableError([`nothing: the addon is built only on Linux and macOS, not ${platform}`]);
+  const exists = opts.exists ?? existsSync;
+  const load = opts.load ?? createRequire(import.meta.url);
+  const failures: string[] = [];
+  for (const path of paths) {
+    if (!exists(path)) {
+      failures.push(`${path} (missing)`);
+      continue;
+    }
+    let mod: unknown;
+    try {
+      mod = load(path);
+    } catch (e) {
+      failures.push(`${path} (${oneLine((e as Error).message)})`);
+      continue;
+    }
+    if (!isNativeNetdev(mod)) {
+      failures.push(`${path} (not the ${NETDEV_ADDON_NAME} addon)`);
+      continue;
+    }
+    if (mod.abiVersion !== NETDEV_ABI_VERSION) {
+      failures.push(`${path} (addon ABI ${mod.abiVersion}, expected ${NETDEV_ABI_VERSION}: rebuild it)`);
+      continue;
+    }
+    if (usingDefaults) cached = mod;
+    return mod;
+  }
+  throw new NetdevUnavailableError(failures);
+}
+
+/** `SYSCALL SUBJECT: strerror (ENAME)` for an addon error; other errors as they are. */
+export function describeNativeError(e: unknown): string {
+  if (e instanceof Error && typeof (e as Partial<NativeErrnoError>).errno === 'number') return `${e.message} (${errnoName((e as NativeErrnoError).errno)})`;
+  return e instanceof Error ? e.message : String(e);
+}

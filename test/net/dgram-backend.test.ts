@@ -1,0 +1,261 @@
+// The datagram backend against a real unix datagram peer (python3, as gvproxy or
+// vmnet-helper would be), through the netdev addon `npm install` builds.
+import { expect } from 'chai';
+import { existsSync, mkdtempSync, openSync, closeSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openBackend } from '../../src/net/backends.ts';
+import { openDgram } from '../../src/net/dgram-backend.ts';
+import type { FramePortBackend } from '../../src/net/frame-port-backend.ts';
+import { loadNetdev, type NativeNetdev } from '../../src/net/netdev-native.ts';
+import { parseNetSpec, type DgramSocketNetSpec } from '../../src/net/spec.ts';
+import { PeerProcess } from './peer-process.ts';
+
+const PEER = fileURLToPath(new URL('./dgram-peer.py', import.meta.url));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+let native: NativeNetdev | undefined;
+let unavailable = '';
+try {
+  native = loadNetdev();
+} catch (e) {
+  unavailable = (e as Error).message;
+}
+
+function collectingLog(): { warn: (m: string) => void; debug: (m: string) => void; warnings: string[] } {
+  const warnings: string[] = [];
+  return { warn: (m) => warnings.push(m), debug: () => undefined, warnings };
+}
+
+async function until(cond: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+describe('unix datagram backend (--net socket,type=dgram)', function () {
+  let dir: string;
+  let peer: PeerProcess | undefined;
+
+  before(function () {
+    if (unavailable) {
+      console.error(`  skipping: the netdev addon is not loadable here: ${unavailable}`);
+      this.skip();
+    }
+  });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'nv-dg-'));
+  });
+  afterEach(() => {
+    peer?.kill();
+    peer = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function startPeer(): Promise<string> {
+    const path = join(dir, 'peer.sock');
+    peer = new PeerProcess('python3', [PEER, path]);
+    await peer.waitFor(/^ready$/);
+    return path;
+  }
+
+  it('binds its own socket, sends the VFKT handshake, then exchanges whole frames both ways', async () => {
+    const path = await startPeer();
+    const local = join(dir, 'me.sock');
+    const log = collectingLog();
+    const be = (await openBackend(parseNetSpec(`socket,type=dgram,path=${path},local=${local}`), new Uint8Array(6), log)) as FramePortBackend;
+    const got: Uint8Array[] = [];
+    be.onFrame((f) => got.push(f));
+    try {
+      // The peer learns our address from the handshake, as gvproxy's AcceptVfkit does.
+      expect(await peer!.waitFor(/^recv /)).to.equal(`recv 56464b54 ${local}`);
+      const frame = Buffer.alloc(1514);
+      for (let i = 0; i < frame.length; i++) frame[i] = i & 0xff;
+      be.send(frame);
+      expect(await peer!.waitFor(/^recv (?!56464b54)/)).to.equal(`recv ${frame.toString('hex')} ${local}`);
+      peer!.command('send 0102030405060708090a0b0c0d0e');
+      await until(() => got.length === 1, 'a frame from the peer');
+      expect(Buffer.from(got[0]).toString('hex')).to.equal('0102030405060708090a0b0c0d0e');
+      const s = be.stats();
+      expect([s.txFrames, s.rxFrames, s.rxOversize, s.txDropped]).to.deep.equal([2, 1, 0, 0]); // handshake + frame
+      expect(log.warnings).to.deep.equal([]);
+    } finally {
+      await be.close();
+    }
+    expect(existsSync(local), 'the bound socket is removed on close').to.equal(false);
+  });
+
+  it('drops frames over the link maximum both ways and counts them', async () => {
+    const path = await startPeer();
+    const log = collectingLog();
+    const be = (await openBackend(parseNetSpec(`socket,type=dgram,path=${path}`), new Uint8Array(6), log)) as FramePortBackend;
+    const got: number[] = [];
+    be.onFrame((f) => got.push(f.length));
+    try {
+      await peer!.waitFor(/^recv 56464b54 /);
+      // mtu 1500: at most 1518 bytes (header and a VLAN tag). 70000 exceeds even the
+      // receive buffer, so the kernel truncates it and MSG_TRUNC reveals that.
+      for (const n of [1519, 70000, 1518, 60]) {
+        peer!.command(`sendlen ${n}`);
+        await peer!.waitFor(/^(ok|error) sendlen/, 5000, peer!.lines.length);
+      }
+      await until(() => got.length === 2, 'the two frames that fit');
+      expect(got).to.deep.equal([1518, 60]);
+      be.send(new Uint8Array(1519));
+      be.send(new Uint8Array(1518));
+      await peer!.waitFor(new RegExp(`^recv ${'00'.repeat(1518)} `));
+      const s = be.stats();
+      expect([s.rxOversize, s.rxFrames, s.txOversize, s.txFrames]).to.deep.equal([2, 2, 1, 2]);
+    } finally {
+      await be.close();
+    }
+  });
+
+  it('queues frames while the peer is not reading and delivers them in order once it reads', async () => {
+    const path = await startPeer();
+    const log = collectingLog();
+    const be = (await openBackend(parseNetSpec(`socket,type=dgram,path=${path}`), new Uint8Array(6), log)) as FramePortBackend;
+    try {
+      await peer!.waitFor(/^recv 56464b54 /);
+      peer!.command('pause');
+      await peer!.waitFor(/^ok pause$/);
+      const from = peer!.lines.length;
+      const burst = 200;
+      for (let i = 0; i < burst; i++) {
+        const f = Buffer.alloc(60);
+        f.writeUInt16BE(i, 0);
+        be.send(f);
+      }
+      let s = be.stats();
+      // The kernel holds only a few datagrams for a peer that does not read (Linux:
+      // net.unix.max_dgram_qlen, 10 by default); the rest wait in the addon's queue.
+      expect(s.txPending, 'frames waiting in the addon').to.be.greaterThan(0);
+      expect(s.txQueueFull).to.equal(0);
+      peer!.command('resume');
+      await until(() => peer!.lines.slice(from).filter((l) => l.startsWith('recv ')).length >= burst, `${burst} frames at the peer`, 10000).catch((e: Error) => {
+        throw new Error(`${e.message}: ${JSON.stringify(be.stats())}, ${peer!.lines.slice(from).filter((l) => l.startsWith('recv ')).length} arrived`);
+      });
+      const order = peer!.lines.slice(from).filter((l) => l.startsWith('recv ')).map((l) => parseInt(l.slice(5, 9), 16));
+      expect(order).to.deep.equal([...Array(burst).keys()]);
+      s = be.stats();
+      expect([s.txPending, s.txDropped, s.txQueueLost]).to.deep.equal([0, 0, 0]);
+      expect(s.txQueued).to.be.greaterThan(0);
+    } finally {
+      await be.close();
+    }
+  });
+
+  it('drops frames beyond the transmit queue bound and counts them', async () => {
+    const path = await startPeer();
+    const be = (await openBackend(parseNetSpec(`socket,type=dgram,path=${path}`), new Uint8Array(6), collectingLog())) as FramePortBackend;
+    try {
+      await peer!.waitFor(/^recv 56464b54 /);
+      peer!.command('pause');
+      await peer!.waitFor(/^ok pause$/);
+      for (let i = 0; i < 1000; i++) be.send(new Uint8Array(60));
+      const s = be.stats();
+      // 1000 = what the kernel holds (and a read that was already in progress) + the
+      // 256-frame queue + drops.
+      expect(s.txPending).to.equal(256);
+      expect(s.txQueueFull).to.be.greaterThan(0);
+      expect(s.txDropped).to.equal(s.txQueueFull);
+      expect(s.txFrames + s.txDropped).to.equal(1001); // with the handshake
+    } finally {
+      await be.close();
+    }
+  });
+
+  it('counts and reports frames sent after the peer is gone, once', async () => {
+    const path = await startPeer();
+    const log = collectingLog();
+    const be = (await openBackend(parseNetSpec(`socket,type=dgram,path=${path}`), new Uint8Array(6), log)) as FramePortBackend;
+    try {
+      await peer!.waitFor(/^recv 56464b54 /);
+      peer!.command('close');
+      await peer!.waitFor(/^closed$/);
+      await peer!.exited();
+      for (let i = 0; i < 5; i++) be.send(new Uint8Array(60));
+      await sleep(50);
+      const s = be.stats();
+      expect(s.txDropped).to.equal(5);
+      const sendWarnings = log.warnings.filter((w) => w.includes('frames to the host are dropped'));
+      expect(sendWarnings, log.warnings.join("\n")).to.have.length(1);
+      expect(sendWarnings[0]).to.match(/^--net socket,type=dgram,path=.*: frames to the host are dropped: (ECONNREFUSED|ENOTCONN|ECONNRESET)/);
+    } finally {
+      await be.close();
+    }
+  });
+
+  it('fails in one line naming the errno when nothing is bound at the path, leaving no socket behind', async () => {
+    const local = join(dir, 'me.sock');
+    const err = await openBackend(parseNetSpec(`socket,type=dgram,path=${join(dir, 'absent.sock')},local=${local}`), new Uint8Array(6), collectingLog()).catch((e: Error) => e);
+    expect((err as Error).name).to.equal('NetBackendError');
+    expect((err as Error).message).to.match(/^--net socket,type=dgram,path=\S+absent\.sock: connect \S+absent\.sock: .*\(ENOENT\)$/);
+    expect(existsSync(local)).to.equal(false);
+  });
+
+  it('refuses a local path that is already in use and a path longer than sun_path', async () => {
+    const path = await startPeer();
+    const err = await openBackend(parseNetSpec(`socket,type=dgram,path=${path},local=${path}x`), new Uint8Array(6), collectingLog())
+      .then(async (be) => {
+        const again = await openBackend(parseNetSpec(`socket,type=dgram,path=${path},local=${path}x`), new Uint8Array(6), collectingLog()).catch((e: Error) => e);
+        await be.close();
+        return again;
+      });
+    expect((err as Error).message).to.match(/bind .*\(EADDRINUSE\)$/);
+    const long = await openBackend(parseNetSpec(`socket,type=dgram,path=/tmp/${'x'.repeat(120)}`), new Uint8Array(6), collectingLog()).catch((e: Error) => e);
+    expect((long as Error).message).to.match(/connect \/tmp\/x+: .*\(ENAMETOOLONG\)$/);
+  });
+
+  it('uses an inherited datagram socket given by fd= without a handshake', async () => {
+    const path = await startPeer();
+    // The fd a launcher (vmnet-run) would pass: here one this process opened itself.
+    const fd = native!.openDgram(join(dir, 'inherited.sock'), path);
+    const spec = parseNetSpec(`socket,type=dgram,fd=${fd}`) as DgramSocketNetSpec;
+    const be = (await openDgram(spec, collectingLog())) as FramePortBackend;
+    const got: Uint8Array[] = [];
+    be.onFrame((f) => got.push(f));
+    try {
+      be.send(Buffer.from('aabbccddeeff00112233445566778899', 'hex'));
+      expect(await peer!.waitFor(/^recv /)).to.match(/^recv aabbccddeeff00112233445566778899 \S+inherited\.sock$/);
+      peer!.command('send ffffffffffff001122334455');
+      await until(() => got.length === 1, 'a frame on the inherited socket');
+    } finally {
+      await be.close();
+    }
+  });
+
+  it('refuses fd= when the descriptor is not a datagram socket', async () => {
+    const devnull = openSync('/dev/null', 'r');
+    try {
+      const err = await openDgram(parseNetSpec(`socket,type=dgram,fd=${devnull}`) as DgramSocketNetSpec, collectingLog()).catch((e: Error) => e);
+      expect((err as Error).message).to.match(new RegExp(`^--net socket,type=dgram,fd=${devnull}: getsockopt fd ${devnull}: .*\\(ENOTSOCK\\)$`));
+    } finally {
+      closeSync(devnull);
+    }
+    // A connected stream socket (libuv's fd of a net.Socket) is a socket, but the wrong kind.
+    const server = createServer();
+    const spath = join(dir, 'stream.sock');
+    await new Promise<void>((r) => server.listen(spath, () => r()));
+    const client = connect(spath);
+    try {
+      await new Promise<void>((r) => client.once('connect', () => r()));
+      const fd = (client as unknown as { _handle: { fd: number } })._handle.fd;
+      const err = await openDgram(parseNetSpec(`socket,type=dgram,fd=${fd}`) as DgramSocketNetSpec, collectingLog()).catch((e: Error) => e);
+      expect((err as Error).message).to.match(/not a datagram socket.*\(EPROTOTYPE\)$/);
+    } finally {
+      client.destroy();
+      server.close();
+    }
+  });
+
+  it('a stream --net socket pointed at a datagram socket says to use type=dgram', async () => {
+    const path = await startPeer();
+    const err = await openBackend(parseNetSpec(`socket,path=${path}`), new Uint8Array(6), collectingLog()).catch((e: Error) => e);
+    expect((err as Error).message).to.match(/EPROTOTYPE.*use --net socket,type=dgram,path=PATH/);
+  });
+});
