@@ -4,17 +4,19 @@
 // ('..', absolute, via a symlink that leads out of the share). Checked per batch: no exception
 // escapes dispatch, every reply is well formed (length field = size <= capacity, errno in
 // range, an error reply is a bare header, the unique echoes the request's) and nothing in the
-// sibling folder outside the share (reachable through symlinks inside it) changed.
+// sibling folder outside the share (reachable through symlinks inside it) changed, its
+// xattrs included (when the nodevisor_hostfs addon is loaded).
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FuseDispatcher } from '../../src/devices/virtio/fs/dispatcher.ts';
 import { HostFs } from '../../src/devices/virtio/fs/host-fs.ts';
 import { OP, Writer } from '../../src/devices/virtio/fs/wire.ts';
+import { tryLoadHostfs } from '../../src/host/hostfs-native.ts';
 import { InputReader, type FuzzTarget } from '../target.ts';
 import { FuzzInvariantError } from './virtio-harness.ts';
 
-const NAMES = ['..', '.', '', '../outside', '../outside/secret', 'a/b', '/etc', 'out', 'etc', 'sub', 'f', 'new', 'lnk', 'x'.repeat(300), 'ok\u00e9', 'out/secret'];
+const NAMES = ['..', '.', '', '../outside', '../outside/secret', 'a/b', '/etc', 'out', 'etc', 'sub', 'f', 'new', 'lnk', 'x'.repeat(300), 'ok\u00e9', 'out/secret', 'user.x', 'user.secret', 'trusted.x', 'security.capability'];
 const OPS = Object.values(OP);
 const WORDS = [0o100644, 0o40755, 0o120777, 0o10644, 0o20644, 0o1, 0o2, 0o1102, 0o101, 0xffffffff, 0x80000000, 4096, 0];
 const MAX_BATCH = 8;
@@ -23,7 +25,25 @@ interface State {
   base: string;
   outside: string;
   before: string;
+  /** The outside files' xattrs (name=value lines) at setup; '' without the addon. */
+  xattrsBefore: Promise<string>;
   dispatcher: Promise<FuseDispatcher>;
+}
+
+const hostfs = tryLoadHostfs().addon;
+
+/** Every xattr of the files directly in `dir`, or '' when the addon is missing or the fs has none. */
+async function xattrSnapshot(dir: string): Promise<string> {
+  if (!hostfs) return '';
+  const out: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    const list = await hostfs.listxattr(p, 65536).catch(() => Buffer.alloc(0));
+    for (const x of Buffer.from(list as Buffer).toString('latin1').split('\0').filter(Boolean).sort()) {
+      out.push(`${p} ${x}=${Buffer.from(await hostfs.getxattr(p, Buffer.from(x, 'latin1'), 65536) as Buffer).toString('hex')}`);
+    }
+  }
+  return out.join('\n');
 }
 
 let current: State | undefined;
@@ -52,11 +72,13 @@ function setup(): State {
   mkdirSync(share);
   mkdirSync(outside);
   writeFileSync(join(outside, 'secret'), 'secret');
+  const xattrsBefore = (hostfs ? hostfs.setxattr(join(outside, 'secret'), Buffer.from('user.secret'), Buffer.from('secret'), 0).catch(() => undefined) : Promise.resolve())
+    .then(() => xattrSnapshot(outside));
   mkdirSync(join(share, 'sub'));
   writeFileSync(join(share, 'f'), 'data');
   symlinkSync(outside, join(share, 'out'));
   symlinkSync('/etc', join(share, 'etc'));
-  const dispatcher = HostFs.open(share, { maxInodes: 64, maxHandles: 16 }).then(async (fs) => {
+  const dispatcher = xattrsBefore.then(() => HostFs.open(share, { maxInodes: 64, maxHandles: 16 })).then(async (fs) => {
     // A non-errno exception inside a handler is turned into EIO and logged: still a bug.
     const warn = (m: string): void => {
       if (/^virtio-fs: opcode \d+: /.test(m)) internal.push(m);
@@ -66,7 +88,7 @@ function setup(): State {
     await d.dispatch(init, 4096);
     return d;
   });
-  current = { base, outside, before: snapshot(outside), dispatcher };
+  current = { base, outside, before: snapshot(outside), xattrsBefore, dispatcher };
   if (!registered) {
     registered = true;
     process.on('exit', () => current && rmSync(current.base, { recursive: true, force: true }));
@@ -130,6 +152,9 @@ function fsSeeds(): Uint8Array[] {
     [req('LOOKUP', 1, [], ['out']), req('CREATE', 2, [word(0o101), word(0o100644), small(0), small(0)], ['f']),
       req('RENAME', 1, [small(1), small(0)], ['f', '../outside/secret']), req('SETATTR', 2, [word(0o1), small(0), small(0), small(0), small(0), small(0)]),
       req('LINK', 1, [small(2), small(0)], ['../outside']), req('RMDIR', 1, [], ['sub']), req('OPEN', 2, [word(0o1102), small(0)]), req('READ', 2, [small(0), small(0), small(0), small(0), word(4096), small(0)])],
+    [req('LOOKUP', 1, [], ['out']), req('LOOKUP', 1, [], ['f']), req('SETXATTR', 2, [small(0), small(0)], ['user.secret']),
+      req('SETXATTR', 3, [small(0), small(1)], ['user.x']), req('GETXATTR', 3, [word(4096), small(0)], ['user.x']),
+      req('LISTXATTR', 2, [word(4096), small(0)]), req('GETXATTR', 2, [small(0), small(0)], ['user.secret']), req('REMOVEXATTR', 2, [], ['user.secret'])],
   ].map((b) => Uint8Array.from(b.flat()));
 }
 
@@ -149,6 +174,7 @@ export const virtioFsTarget: FuzzTarget = {
     replies.forEach((rep, i) => checkReply(batch[i].req, rep, batch[i].cap));
     if (internal.length) throw new FuzzInvariantError(`handler exception mapped to EIO: ${internal.splice(0).join('; ')}`);
     if (snapshot(st.outside) !== st.before) throw new FuzzInvariantError('a file outside the share changed');
+    if ((await xattrSnapshot(st.outside)) !== (await st.xattrsBefore)) throw new FuzzInvariantError('an xattr outside the share changed');
     const siblings = readdirSync(st.base).sort().join(',');
     if (siblings !== 'outside,share') throw new FuzzInvariantError(`share's parent now holds ${siblings}`);
   },

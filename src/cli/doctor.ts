@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { ENTITLEMENT, HvfUnavailableError } from '../accel/hvf/errors.ts';
 import { resolveHvfAddon } from '../accel/hvf/load.ts';
 import type { NativeCapabilities } from '../accel/hvf/native.ts';
+import { loadNetdev } from '../net/netdev-native.ts';
+import { loadHostfs } from '../host/hostfs-native.ts';
 
 export interface CommandResult {
   status: number | null;
@@ -350,8 +352,62 @@ export function reexecUnderEntitledNode(host: DoctorHost = defaultDoctorHost(), 
   return spawn(choice.execPath, args, childEnv);
 }
 
+// ---- the optional native addons (Linux and macOS) ------------------------------------------
+
+export interface AddonStatus {
+  loaded: boolean;
+  /** The loader's reason (every path it tried) when not loaded. */
+  error?: string;
+  /** What is missing without it. */
+  without?: string;
+}
+
+export interface AddonsReport {
+  netdev: AddonStatus;
+  hostfs: AddonStatus;
+}
+
+/** Each addon's loader; it throws (naming the paths it tried) when the addon cannot be loaded. */
+export interface AddonLoaders {
+  netdev: () => unknown;
+  hostfs: () => unknown;
+}
+
+const defaultLoaders: AddonLoaders = { netdev: () => loadNetdev(), hostfs: () => loadHostfs() };
+
+const WITHOUT: Record<keyof AddonsReport, string> = {
+  netdev: '--net tap and --net socket,type=dgram are unavailable',
+  hostfs: 'virtio-fs shares have no xattrs and virtio-blk DISCARD frees no space',
+};
+
+export function gatherAddonReport(loaders: AddonLoaders = defaultLoaders): AddonsReport {
+  const status = (name: keyof AddonsReport): AddonStatus => {
+    try {
+      loaders[name]();
+      return { loaded: true };
+    } catch (e) {
+      return { loaded: false, error: (e as Error).message, without: WITHOUT[name] };
+    }
+  };
+  return { netdev: status('netdev'), hostfs: status('hostfs') };
+}
+
+export function formatAddonReport(r: AddonsReport): string {
+  const line = (label: string, s: AddonStatus): string => `${label.padEnd(21)}${s.loaded ? 'loaded' : `not loaded (${s.without}): ${s.error}`}`;
+  return [line('netdev addon:', r.netdev), line('hostfs addon:', r.hostfs)].join('\n');
+}
+
 // ---- the names src/cli/commands/doctor.ts wires -------------------------------------------
 
-export const gatherDoctorReport = (): HvfReport => gatherHvfReport();
-export const formatDoctorReport = (report: unknown): string => formatHvfReport(report as HvfReport);
+export type DoctorReport = HvfReport & { addons: AddonsReport };
+
+export const gatherDoctorReport = (): DoctorReport => ({ ...gatherHvfReport(), addons: gatherAddonReport() });
+export const formatDoctorReport = (report: unknown): string => {
+  const r = report as Partial<DoctorReport> & HvfReport;
+  const lines = formatHvfReport(r).split('\n');
+  if (!r.addons) return lines.join('\n');
+  const at = lines.findIndex((l) => l.startsWith('backend:')) + 1; // before the problems and advice
+  lines.splice(at, 0, formatAddonReport(r.addons));
+  return lines.join('\n');
+};
 export const createSignedNode = (): string => createEntitledNode();

@@ -2,7 +2,10 @@ import { expect } from 'chai';
 import {
   createEntitledNode,
   entitledNodePath,
+  formatAddonReport,
+  formatDoctorReport,
   formatHvfReport,
+  gatherAddonReport,
   gatherHvfReport,
   parseEntitlements,
   parseProbe,
@@ -183,6 +186,28 @@ describe('nodevisor doctor (HVF report)', () => {
       expect(r.addon?.error).to.contain('no loadable addon');
       expect(r.vmCreate).to.equal(undefined);
       expect(calls.some((c) => c[0] === '/usr/local/bin/node')).to.equal(false);
+    });
+  });
+
+  describe('native addons', () => {
+    it('reports each addon as loaded, or not with the loader\'s reason, in text and JSON', () => {
+      const r = gatherAddonReport({
+        netdev: () => ({}),
+        hostfs: () => {
+          throw new Error('needs the nodevisor_hostfs native addon; tried /p/native/hostfs/build/Release/nodevisor_hostfs.node (missing)');
+        },
+      });
+      expect(r.netdev).to.deep.equal({ loaded: true });
+      expect(r.hostfs.loaded).to.equal(false);
+      expect(r.hostfs.error).to.match(/tried \/p\/native\/hostfs\/build\/Release\/nodevisor_hostfs\.node \(missing\)/);
+      const text = formatAddonReport(r).split('\n');
+      expect(text).to.have.length(2);
+      expect(text[0]).to.equal('netdev addon:        loaded');
+      expect(text[1]).to.match(/^hostfs addon:        not loaded \(virtio-fs shares have no xattrs.*\): needs the nodevisor_hostfs/);
+      const { host } = fakeHost({ platform: 'linux', arch: 'x64' });
+      const full = formatDoctorReport({ ...gatherHvfReport(host), addons: r });
+      expect(full).to.match(/\nbackend:[^\n]*\nnetdev addon: +loaded\nhostfs addon: +not loaded[^\n]*\nproblem: /);
+      expect(JSON.parse(JSON.stringify({ addons: r })).addons.hostfs.loaded).to.equal(false);
     });
   });
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { MmioBus } from '../../../src/bus/mmio-bus.ts';
 import { GuestMemory } from '../../../src/memory/guest-memory.ts';
 import { virtioMmioSlotBase } from '../../../src/arch/arm64/layout.ts';
 import { attachVirtioDevices } from '../../../src/vmm/virtio-devices.ts';
+import { tryLoadHostfs } from '../../../src/host/hostfs-native.ts';
 import { CapturingLogger, MockVirtioDriver, TEST_RAM_BASE, type BufferSpec, type MockQueue, type UsedElement } from '../../helpers/virtio-driver.ts';
 
 /** A gate: calls wait until released (to hold file operations in flight). */
@@ -304,6 +305,116 @@ describe('virtio-blk', () => {
     expect(status(await request(q, [{ data: header(VIRTIO_BLK_T_DISCARD, 0) }, { data: segment(0, 8, 1) }, { writable: 1 }]))).to.equal(VIRTIO_BLK_S_UNSUPP);
     expect(status(await request(q, [{ data: header(VIRTIO_BLK_T_DISCARD, 0) }, { data: Buffer.concat([segment(0, 8), segment(16, 8)]) }, { writable: 1 }]))).to.equal(VIRTIO_BLK_S_UNSUPP);
     expect(status(await request(q, [{ data: header(VIRTIO_BLK_T_WRITE_ZEROES, 0) }, { data: segment((64 << 11) - 2, 4) }, { writable: 1 }]))).to.equal(VIRTIO_BLK_S_IOERR);
+  });
+
+  describe('hole punching', () => {
+    const hostfs = tryLoadHostfs();
+    const MiB = 1 << 20;
+    const SPS = MiB / SECTOR_SIZE; // sectors per MiB
+    let data: Uint8Array;
+    const discard = (q: MockQueue, sector: number, count: number) =>
+      request(q, [{ data: header(VIRTIO_BLK_T_DISCARD, 0) }, { data: segment(sector, count) }, { writable: 1 }]);
+    const zeroes = (q: MockQueue, sector: number, count: number, flags: number) =>
+      request(q, [{ data: header(VIRTIO_BLK_T_WRITE_ZEROES, 0) }, { data: segment(sector, count, flags) }, { writable: 1 }]);
+    const blocks = (): number => statSync(img).blocks;
+
+    beforeEach(function () {
+      data = pattern(8 * MiB, 3);
+      writeFileSync(img, data); // fully allocated
+    });
+
+    function needsPunch(this: Mocha.Context): void {
+      if (!hostfs.addon) {
+        this.test!.title += ` (skipped: ${hostfs.error})`;
+        this.skip();
+      }
+    }
+
+    it('DISCARD deallocates a non-sparse range, reads zeroes there and leaves the rest intact', async function () {
+      needsPunch.call(this);
+      const disk = await openDisk();
+      const { d, q } = ready(disk);
+      expect(d.config(56, 1)).to.equal(1); // write_zeroes_may_unmap
+      const before = blocks();
+      expect(status(await discard(q, 2 * SPS, 3 * SPS))).to.equal(VIRTIO_BLK_S_OK); // MiB 2..5
+      const after = blocks();
+      if (before - after === 0) {
+        this.test!.title += ' (skipped: the host filesystem does not punch holes)';
+        this.skip();
+      }
+      expect(before - after).to.be.at.least(3 * SPS * 0.9); // st_blocks are 512-byte units
+      const file = readFileSync(img);
+      expect(file.length).to.equal(8 * MiB);
+      expect(file.subarray(0, 2 * MiB).equals(data.subarray(0, 2 * MiB))).to.equal(true);
+      expect(file.subarray(5 * MiB).equals(data.subarray(5 * MiB))).to.equal(true);
+      expect([...new Set(file.subarray(2 * MiB, 5 * MiB))]).to.deep.equal([0]);
+      const r = await read(q, 2 * SPS - 1, 2 * SECTOR_SIZE);
+      expect(Buffer.from(r.written.subarray(0, SECTOR_SIZE)).equals(data.subarray(2 * MiB - SECTOR_SIZE, 2 * MiB))).to.equal(true);
+      expect([...new Set(r.written.subarray(SECTOR_SIZE, 2 * SECTOR_SIZE))]).to.deep.equal([0]);
+    });
+
+    it('DISCARD of sectors inside one host block keeps its neighbours', async function () {
+      needsPunch.call(this);
+      const { q } = ready(await openDisk());
+      expect(status(await discard(q, 3, 3))).to.equal(VIRTIO_BLK_S_OK); // bytes 1536..3071 of the first 4 KiB
+      const file = readFileSync(img);
+      expect(file.subarray(0, 3 * SECTOR_SIZE).equals(data.subarray(0, 3 * SECTOR_SIZE))).to.equal(true);
+      expect(file.subarray(6 * SECTOR_SIZE).equals(data.subarray(6 * SECTOR_SIZE))).to.equal(true);
+      expect(status(await discard(q, 8, 0))).to.equal(VIRTIO_BLK_S_OK);
+      expect(status(await discard(q, 16 * SPS - 1, 2))).to.equal(VIRTIO_BLK_S_IOERR); // past the end
+      expect(readFileSync(img).subarray(6 * SECTOR_SIZE).equals(data.subarray(6 * SECTOR_SIZE))).to.equal(true);
+    });
+
+    it('WRITE_ZEROES with UNMAP punches, without it stays allocated; both read back zeroes', async function () {
+      needsPunch.call(this);
+      const { q } = ready(await openDisk());
+      const start = blocks();
+      expect(status(await zeroes(q, 1 * SPS, SPS / 2, 0))).to.equal(VIRTIO_BLK_S_OK);
+      expect(blocks()).to.be.at.least(start);
+      expect(status(await zeroes(q, 4 * SPS, SPS, 1))).to.equal(VIRTIO_BLK_S_OK);
+      expect(start - blocks()).to.be.at.least(SPS * 0.9);
+      const file = readFileSync(img);
+      expect([...new Set(file.subarray(MiB, MiB + MiB / 2))]).to.deep.equal([0]);
+      expect([...new Set(file.subarray(4 * MiB, 5 * MiB))]).to.deep.equal([0]);
+      expect(file.subarray(MiB + MiB / 2, 4 * MiB).equals(data.subarray(MiB + MiB / 2, 4 * MiB))).to.equal(true);
+      expect(file.subarray(5 * MiB).equals(data.subarray(5 * MiB))).to.equal(true);
+    });
+
+    it('without hole punching: one debug line, DISCARD leaves the data, WRITE_ZEROES+UNMAP writes zeroes', async () => {
+      const log = new CapturingLogger();
+      const disk = await VirtioBlock.open(img, { punchHole: false, log });
+      disks.push(disk);
+      const { d, q } = ready(disk);
+      expect(d.config(56, 1)).to.equal(0);
+      expect(status(await discard(q, 0, SPS))).to.equal(VIRTIO_BLK_S_OK);
+      expect(readFileSync(img).equals(data)).to.equal(true);
+      expect(status(await zeroes(q, 0, 8, 1))).to.equal(VIRTIO_BLK_S_OK);
+      expect([...new Set(fileBytes(0, 8 * SECTOR_SIZE))]).to.deep.equal([0]);
+      expect(fileBytes(8 * SECTOR_SIZE, MiB).equals(data.subarray(8 * SECTOR_SIZE, 8 * SECTOR_SIZE + MiB))).to.equal(true);
+      expect(log.debugs.filter((m) => /DISCARD frees no space/.test(m))).to.have.length(1);
+      expect(log.warnings).to.deep.equal([]);
+    });
+
+    it('a host fs that cannot punch: falls back for good with one debug line; other errors are IOERR', async () => {
+      const log = new CapturingLogger();
+      let calls = 0;
+      const refuse = async (): Promise<{ offset: number; length: number }> => {
+        calls++;
+        throw Object.assign(new Error('punchhole: Operation not supported'), { errno: 95, code: 'EOPNOTSUPP', syscall: 'punchhole' });
+      };
+      const disk = await VirtioBlock.open(img, { punchHole: refuse, log });
+      disks.push(disk);
+      const { q } = ready(disk);
+      expect(status(await zeroes(q, 0, 8, 1))).to.equal(VIRTIO_BLK_S_OK);
+      expect(status(await discard(q, 8, 8))).to.equal(VIRTIO_BLK_S_OK);
+      expect(calls).to.equal(1);
+      expect(log.debugs.filter((m) => /cannot punch holes \(EOPNOTSUPP\)/.test(m))).to.have.length(1);
+      expect([...new Set(fileBytes(0, 8 * SECTOR_SIZE))]).to.deep.equal([0]);
+      expect(fileBytes(8 * SECTOR_SIZE, 8 * SECTOR_SIZE).equals(data.subarray(8 * SECTOR_SIZE, 16 * SECTOR_SIZE))).to.equal(true);
+      const failing = await VirtioBlock.open(img, { punchHole: async () => { throw Object.assign(new Error('EIO'), { code: 'EIO' }); } });
+      disks.push(failing);
+      expect(status(await discard(ready(failing).q, 0, 8))).to.equal(VIRTIO_BLK_S_IOERR);
+    });
   });
 
   it('returns the device id for GET_ID, and UNSUPP for unknown types', async () => {

@@ -240,7 +240,7 @@ describe('virtio-fs', () => {
       expect((await c.call(OP.OPENDIR, f.nodeid, new Writer().u32(0).u32(0).done())).error).to.equal(E.NOTDIR);
     });
 
-    it('STATFS, ACCESS, LSEEK, FALLOCATE, xattrs, unknown opcodes, INTERRUPT, DESTROY', async () => {
+    it('STATFS, ACCESS, LSEEK, FALLOCATE, unknown opcodes, INTERRUPT, DESTROY', async () => {
       const st = await c.ok(OP.STATFS, ROOT);
       expect(st.length).to.equal(80);
       const sv = new DataView(st.buffer, st.byteOffset);
@@ -259,10 +259,7 @@ describe('virtio-fs', () => {
       expect(statSync(join(t.share, 'hello.txt')).size).to.equal(100);
       expect((await c.call(OP.FALLOCATE, f.nodeid, new Writer().u64(fh).u64(0).u64(1).u32(3).u32(0).done())).error).to.equal(E.OPNOTSUPP);
       await c.release(f.nodeid, fh);
-      expect((await c.call(OP.GETXATTR, f.nodeid, new Writer().u32(0).u32(0).bytes(enc('user.x')).done())).error).to.equal(E.NOSYS);
-      expect((await c.call(OP.LISTXATTR, f.nodeid, new Writer().u32(0).u32(0).done())).error).to.equal(E.NOSYS);
-      expect((await c.call(OP.SETXATTR, f.nodeid, new Writer().u32(1).u32(0).u32(0).u32(0).bytes(enc('user.x')).u32(0).done())).error).to.equal(E.NOSYS);
-      expect((await c.call(OP.REMOVEXATTR, f.nodeid, enc('user.x'))).error).to.equal(E.NOSYS);
+      // xattrs: test/devices/virtio/fs-xattr.test.ts
       expect((await c.call(999, ROOT)).error).to.equal(E.NOSYS);
       expect((await c.call(OP.GETLK, ROOT)).error).to.equal(E.NOSYS);
       expect((await c.raw(c.request(OP.INTERRUPT, 0n, new Writer().u64(5).done()), 0)).len).to.equal(0);

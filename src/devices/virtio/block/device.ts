@@ -2,9 +2,12 @@
 // MAX_IN_FLIGHT at once and MAX_BYTES_IN_FLIGHT of host buffers, and may complete out of order.
 // Guest data is copied in at pop time (writes) or out at completion (reads), and a completion
 // that arrives after a reset is dropped so no stale I/O touches guest memory. A write completes
-// once the host write returned; FLUSH completes only after FileHandle.sync(). DISCARD is a hint
-// the raw file cannot act on (Node has no hole punching): it leaves the data in place.
+// once the host write returned; FLUSH completes only after FileHandle.sync(). DISCARD punches a
+// hole in the image (the nodevisor_hostfs addon: fallocate PUNCH_HOLE / F_PUNCHHOLE), as does
+// WRITE_ZEROES with the unmap flag; without the addon, or on a host fs that cannot punch,
+// DISCARD leaves the data in place (it is a hint) and WRITE_ZEROES writes zeroes.
 import { open, type FileHandle } from 'node:fs/promises';
+import { tryLoadHostfs, type NativeHostfs } from '../../../host/hostfs-native.ts';
 import type { GuestMemoryAccess } from '../../../memory/guest-memory.ts';
 import {
   bit, readConfigBytes, silentLogger, VIRTIO_F_EVENT_IDX, VIRTIO_F_INDIRECT_DESC, VIRTIO_F_VERSION_1, VIRTIO_ID_BLOCK,
@@ -29,6 +32,7 @@ export const VIRTIO_BLK_T_WRITE_ZEROES = 13;
 export const VIRTIO_BLK_S_OK = 0;
 export const VIRTIO_BLK_S_IOERR = 1;
 export const VIRTIO_BLK_S_UNSUPP = 2;
+export const VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP = 1;
 
 export const SECTOR_SIZE = 512;
 export const QUEUE_SIZE = 256;
@@ -55,7 +59,11 @@ export interface BlockOptions {
   /** Reported by GET_ID (at most 20 bytes). */
   id?: string;
   log?: DeviceLogger;
+  /** Hole punching (default: the nodevisor_hostfs addon's, if it loads); false: never punch. */
+  punchHole?: NativeHostfs['punchHole'] | false;
 }
+
+type PunchHole = NativeHostfs['punchHole'];
 
 type Active = { kind: 'activated'; mem: GuestMemoryAccess; queue: Virtqueue; signals: DeviceSignals; epoch: number };
 
@@ -72,6 +80,8 @@ export class VirtioBlock implements VirtioDevice {
   private bytesInFlight = 0;
   private readonly pending = new Set<Promise<void>>();
   private closed = false;
+  /** null once known unavailable (no addon, or the host fs refused). */
+  private punch: PunchHole | null = null;
 
   static async open(path: string, options: BlockOptions = {}): Promise<VirtioBlock> {
     let fh: FileHandle;
@@ -97,6 +107,11 @@ export class VirtioBlock implements VirtioDevice {
       | bit(VIRTIO_BLK_F_SEG_MAX) | bit(VIRTIO_BLK_F_BLK_SIZE) | bit(VIRTIO_BLK_F_FLUSH);
     f |= options.readonly ? bit(VIRTIO_BLK_F_RO) : bit(VIRTIO_BLK_F_DISCARD) | bit(VIRTIO_BLK_F_WRITE_ZEROES);
     this.features = f;
+    if (!options.readonly) {
+      const loaded = options.punchHole === false ? { error: 'hole punching is off' } : options.punchHole ? { addon: { punchHole: options.punchHole } } : tryLoadHostfs();
+      if (loaded.addon) this.punch = loaded.addon.punchHole;
+      else this.log.debug(`${name}: DISCARD frees no space and WRITE_ZEROES writes zeroes: ${loaded.error}`);
+    }
     const v = new DataView(this.config.buffer);
     v.setBigUint64(0, BigInt(this.capacitySectors), true);
     v.setUint32(12, SEG_MAX, true);
@@ -107,7 +122,7 @@ export class VirtioBlock implements VirtioDevice {
     v.setUint32(44, 1, true); // discard_sector_alignment
     v.setUint32(48, MAX_WRITE_ZEROES_SECTORS, true);
     v.setUint32(52, 1, true); // max_write_zeroes_seg
-    v.setUint8(56, 0); // write_zeroes_may_unmap
+    v.setUint8(56, this.punch ? 1 : 0); // write_zeroes_may_unmap
   }
 
   private get log(): DeviceLogger {
@@ -256,8 +271,21 @@ export class VirtioBlock implements VirtioDevice {
         if (count > cap || (isDiscard ? flags !== 0 : (flags & ~1) !== 0)) return { status: VIRTIO_BLK_S_UNSUPP };
         const offset = this.extent(start, count * SECTOR_SIZE, cap * SECTOR_SIZE);
         if (offset === undefined) return { status: VIRTIO_BLK_S_IOERR };
-        // Discard is a hint (reads after it are unspecified), so a raw file needs no work.
-        if (!isDiscard) await this.writeZeroes(offset, count * SECTOR_SIZE);
+        const bytes = count * SECTOR_SIZE;
+        if (bytes === 0) return { status: VIRTIO_BLK_S_OK };
+        if (isDiscard || flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) {
+          const punched = await this.punchHole(offset, bytes);
+          // Discard is a hint (reads after it are unspecified): unpunched bytes may stay as they are.
+          if (!isDiscard) {
+            if (!punched) await this.writeZeroes(offset, bytes);
+            else {
+              // macOS punches whole blocks only: zero the edges it left.
+              await this.writeZeroes(offset, punched.offset - offset);
+              const end = punched.offset + punched.length;
+              await this.writeZeroes(end, offset + bytes - end);
+            }
+          }
+        } else await this.writeZeroes(offset, bytes);
         return { status: VIRTIO_BLK_S_OK };
       }
       default:
@@ -280,7 +308,26 @@ export class VirtioBlock implements VirtioDevice {
     }
   }
 
+  /**
+   * Deallocates [offset, +bytes) keeping the image size; resolves with the range actually
+   * punched, or undefined when punching is unavailable (then it never is tried again).
+   */
+  private async punchHole(offset: number, bytes: number): Promise<{ offset: number; length: number } | undefined> {
+    if (!this.punch) return undefined;
+    try {
+      const r = await this.punch(this.file.fd, offset, bytes);
+      return r.length > 0 ? r : { offset, length: 0 };
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EOPNOTSUPP' && code !== 'ENOTSUP' && code !== 'ENOSYS') throw e;
+      this.punch = null;
+      this.log.debug(`${this.name}: the host filesystem cannot punch holes (${code}); DISCARD frees no space from now on`);
+      return undefined;
+    }
+  }
+
   private async writeZeroes(offset: number, bytes: number): Promise<void> {
+    if (bytes <= 0) return;
     const zeros = new Uint8Array(Math.min(ZERO_CHUNK, bytes));
     for (let done = 0; done < bytes; done += zeros.length) {
       await this.writeFully(zeros.subarray(0, Math.min(zeros.length, bytes - done)), offset + done);

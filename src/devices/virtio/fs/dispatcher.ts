@@ -2,8 +2,8 @@
 // an error reply (or, for requests that take none, nothing): nothing thrown escapes dispatch().
 import type { HostFs } from './host-fs.ts';
 import {
-  DIRENT_BYTES, E, ENTRY_OUT_BYTES, errnoOf, FuseError, FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION,
-  IN_HEADER_BYTES, INIT, OP, OUT_HEADER_BYTES, parseInHeader, Reader, Writer, writeAttr, writeEntry, direntType,
+  DIRENT_BYTES, E, ENTRY_OUT_BYTES, GETXATTR_OUT_BYTES, errnoOf, FuseError, FUSE_KERNEL_MINOR, FUSE_KERNEL_VERSION,
+  IN_HEADER_BYTES, INIT, OP, OUT_HEADER_BYTES, parseInHeader, Reader, Writer, writeAttr, writeEntry, direntType, XATTR_SIZE_MAX,
   type InHeader,
 } from './wire.ts';
 import { toAttr } from './host-fs.ts';
@@ -217,11 +217,33 @@ export class FuseDispatcher {
         await fs.fallocate(fh, offset, length, r.u32());
         return w.done();
       }
-      case OP.SETXATTR: case OP.REMOVEXATTR:
+      case OP.SETXATTR: {
         if (fs.readonly) throw new FuseError(E.ROFS, 'read-only share');
-        throw new FuseError(E.NOSYS, 'no xattr support on Node'); // the kernel then stops asking
-      case OP.GETXATTR: case OP.LISTXATTR:
-        throw new FuseError(E.NOSYS, 'no xattr support on Node');
+        // fuse_setxattr_in as 7.31 has it (size, flags): FUSE_SETXATTR_EXT is never advertised.
+        const size = r.u32();
+        const flags = r.u32();
+        const name = r.cbytes();
+        if (size > XATTR_SIZE_MAX) throw new FuseError(E.TOOBIG, `xattr value of ${size} bytes`);
+        await fs.setxattr(h.nodeid, name, r.bytesN(size), flags);
+        return w.done();
+      }
+      case OP.REMOVEXATTR:
+        if (fs.readonly) throw new FuseError(E.ROFS, 'read-only share');
+        await fs.removexattr(h.nodeid, r.cbytes());
+        return w.done();
+      case OP.GETXATTR: case OP.LISTXATTR: {
+        const size = r.u32();
+        r.u32();
+        // A size-0 request asks for the length (fuse_getxattr_out); otherwise the bytes, ERANGE if they do not fit.
+        const want = size === 0 ? 0 : Math.min(size, room);
+        if (size !== 0 && want === 0) throw new FuseError(E.RANGE, 'no room for the value');
+        const got = h.opcode === OP.GETXATTR ? await fs.getxattr(h.nodeid, r.cbytes(), want) : await fs.listxattr(h.nodeid, want);
+        if (typeof got === 'number') {
+          if (room < GETXATTR_OUT_BYTES) throw new FuseError(E.RANGE, 'no room for fuse_getxattr_out');
+          return w.u32(got).u32(0).done();
+        }
+        return got;
+      }
       default:
         throw new FuseError(E.NOSYS, `opcode ${h.opcode}`);
     }

@@ -8,12 +8,15 @@
 // (lstat, lchown, lutimes, O_NOFOLLOW opens, readlink, unlink, rename). Opens of existing
 // nodes are re-checked by fstat against the dev/ino recorded at lookup. Node offers no
 // openat(), so a host process racing renames between the check and the call can still win;
-// docs/security.md describes that window.
+// docs/security.md describes that window. Extended attributes go through the nodevisor_hostfs
+// addon on an fd proven to be the node (regular files, directories) or, for other types and
+// files the VMM may not open, the confined path with no-follow l*xattr calls.
 import { constants as C } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { execFile } from 'node:child_process';
-import { E, FuseError, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, FATTR, type Attr } from './wire.ts';
+import { E, FuseError, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, FATTR, XATTR, XATTR_NAME_MAX, XATTR_SIZE_MAX, type Attr } from './wire.ts';
+import { tryLoadHostfs, type NativeHostfs } from '../../../host/hostfs-native.ts';
 
 export const ROOT_ID = 1n;
 export const DEFAULT_MAX_INODES = 1 << 18;
@@ -50,6 +53,8 @@ export interface HostFsOptions {
   readonly?: boolean;
   maxInodes?: number;
   maxHandles?: number;
+  /** The xattr backend (default: the nodevisor_hostfs addon if it loads); false: none (ENOSYS). */
+  xattrs?: NativeHostfs | false;
 }
 
 // The file type is part of the key: a host may reuse an inode number for a different kind of file.
@@ -87,9 +92,12 @@ export class HostFs {
   private nextFh = 1n;
   /** Bumped by destroy(): a request that started before must not add to the fresh tables. */
   private generation = 0;
+  /** undefined: not loaded yet; null: unavailable. */
+  private xattrBackend: NativeHostfs | null | undefined;
 
   private constructor(readonly root: string, rootKey: string, opts: HostFsOptions) {
     this.readonly = opts.readonly === true;
+    if (opts.xattrs !== undefined) this.xattrBackend = opts.xattrs === false ? null : opts.xattrs;
     this.maxInodes = opts.maxInodes ?? DEFAULT_MAX_INODES;
     this.maxHandles = opts.maxHandles ?? DEFAULT_MAX_HANDLES;
     const r: Inode = { id: ROOT_ID, rel: '', key: rootKey, nlookup: 1n };
@@ -559,6 +567,93 @@ export class HostFs {
     if (!Number.isSafeInteger(end)) throw new FuseError(E.FBIG, 'too large');
     const size = Number((await h.fh.stat({ bigint: true })).size);
     if (end > size) await h.fh.truncate(end); // extends (sparsely); Node cannot reserve blocks
+  }
+
+  // ---- extended attributes ----
+
+  /** The addon, loaded on first use; ENOSYS without it (the guest kernel then stops asking and reports ENOTSUP). */
+  private xattrApi(): NativeHostfs {
+    if (this.xattrBackend === undefined) this.xattrBackend = tryLoadHostfs().addon ?? null;
+    if (!this.xattrBackend) throw new FuseError(E.NOSYS, 'no xattr support: the nodevisor_hostfs addon is not loaded');
+    return this.xattrBackend;
+  }
+
+  get xattrsAvailable(): boolean {
+    try {
+      this.xattrApi();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Linux's own limits: a non-empty name of at most 255 bytes. */
+  private static xattrName(name: Uint8Array): Buffer {
+    if (name.length === 0 || name.length > XATTR_NAME_MAX) throw new FuseError(E.RANGE, `xattr name of ${name.length} bytes`);
+    return Buffer.from(name);
+  }
+
+  /**
+   * Runs `f` on a host target for node `id`. Changes (`viaFd`) go to an fd opened
+   * O_RDONLY|O_NOFOLLOW and proven (dev/ino) to be the node, for files and directories; reads,
+   * and other types or files the VMM may not open, use the confined path (never followed by the
+   * addon), as READLINK does. Reads are path-based because the guest kernel asks
+   * for security.capability before every write(2) on FUSE: an open/close pair each time would
+   * more than double the host cost of a small write.
+   */
+  private async onXattrTarget<T>(id: bigint, viaFd: boolean, f: (api: NativeHostfs, target: number | string) => Promise<T>): Promise<T> {
+    const api = this.xattrApi();
+    const n = this.node(id);
+    const path = await this.pathOf(n);
+    const st = await fsp.lstat(path, { bigint: true });
+    if (keyOf(st) !== n.key) throw new FuseError(E.STALE, `nodeid ${n.id} was replaced on the host`);
+    const type = Number(st.mode) & S_IFMT;
+    if (viaFd && (type === S_IFREG || type === S_IFDIR)) {
+      let h: fsp.FileHandle | undefined;
+      try {
+        h = await this.openChecked(n, path, C.O_RDONLY);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'EACCES' && code !== 'EPERM') throw e;
+      }
+      if (h) {
+        try {
+          return await f(api, h.fd);
+        } finally {
+          await h.close();
+        }
+      }
+    }
+    return f(api, path);
+  }
+
+  /** size 0: the value's length; else the value, ERANGE when it is longer than `size`. */
+  async getxattr(id: bigint, name: Uint8Array, size: number): Promise<number | Uint8Array> {
+    const key = HostFs.xattrName(name);
+    const r = await this.onXattrTarget(id, false, (api, t) => api.getxattr(t, key, Math.min(size, XATTR_SIZE_MAX)));
+    if (typeof r === 'number' && r > XATTR_SIZE_MAX) throw new FuseError(E.TOOBIG, `xattr value of ${r} bytes`);
+    return r;
+  }
+
+  async listxattr(id: bigint, size: number): Promise<number | Uint8Array> {
+    const r = await this.onXattrTarget(id, false, (api, t) => api.listxattr(t, Math.min(size, XATTR_SIZE_MAX)));
+    if (typeof r === 'number' && r > XATTR_SIZE_MAX) throw new FuseError(E.TOOBIG, `xattr list of ${r} bytes`);
+    return r;
+  }
+
+  async setxattr(id: bigint, name: Uint8Array, value: Uint8Array, flags: number): Promise<void> {
+    this.mutating();
+    const key = HostFs.xattrName(name);
+    if (flags & ~(XATTR.CREATE | XATTR.REPLACE)) throw new FuseError(E.INVAL, `setxattr flags ${flags}`);
+    if (value.length > XATTR_SIZE_MAX) throw new FuseError(E.TOOBIG, `xattr value of ${value.length} bytes`);
+    const v = Buffer.from(value);
+    await this.onXattrTarget(id, true, (api, t) => api.setxattr(t, key, v, flags));
+  }
+
+  async removexattr(id: bigint, name: Uint8Array): Promise<void> {
+    this.mutating();
+    const key = HostFs.xattrName(name);
+    await this.onXattrTarget(id, true, (api, t) => api.removexattr(t, key));
   }
 
   /** FUSE_DESTROY / device reset: close every handle and forget every inode but the root. */

@@ -24,7 +24,7 @@ export const E = {
   PERM: 1, NOENT: 2, IO: 5, BADF: 9, AGAIN: 11, NOMEM: 12, ACCES: 13, BUSY: 16, EXIST: 17, XDEV: 18,
   NODEV: 19, NOTDIR: 20, ISDIR: 21, INVAL: 22, NFILE: 23, MFILE: 24, FBIG: 27, NOSPC: 28, SPIPE: 29,
   ROFS: 30, MLINK: 31, RANGE: 34, NAMETOOLONG: 36, NOSYS: 38, NOTEMPTY: 39, LOOP: 40, NODATA: 61,
-  OVERFLOW: 75, OPNOTSUPP: 95, STALE: 116, DQUOT: 122, NXIO: 6, TXTBSY: 26,
+  OVERFLOW: 75, OPNOTSUPP: 95, STALE: 116, DQUOT: 122, NXIO: 6, TXTBSY: 26, TOOBIG: 7,
 } as const;
 
 const CODE_TO_ERRNO: Record<string, number> = {
@@ -33,7 +33,7 @@ const CODE_TO_ERRNO: Record<string, number> = {
   EINVAL: E.INVAL, ENFILE: E.NFILE, EMFILE: E.MFILE, EFBIG: E.FBIG, ENOSPC: E.NOSPC, ESPIPE: E.SPIPE,
   EROFS: E.ROFS, EMLINK: E.MLINK, ERANGE: E.RANGE, ENAMETOOLONG: E.NAMETOOLONG, ENOSYS: E.NOSYS,
   ENOTEMPTY: E.NOTEMPTY, ELOOP: E.LOOP, ENODATA: E.NODATA, EOVERFLOW: E.OVERFLOW, ENOTSUP: E.OPNOTSUPP,
-  EOPNOTSUPP: E.OPNOTSUPP, ESTALE: E.STALE, EDQUOT: E.DQUOT, ENXIO: E.NXIO, ETXTBSY: E.TXTBSY,
+  EOPNOTSUPP: E.OPNOTSUPP, ESTALE: E.STALE, EDQUOT: E.DQUOT, ENXIO: E.NXIO, ETXTBSY: E.TXTBSY, E2BIG: E.TOOBIG,
 };
 
 /** The Linux errno for a Node fs error (by its code, so macOS hosts map correctly); EIO if unknown. */
@@ -52,6 +52,15 @@ export const OPEN_OUT_BYTES = 16;
 export const INIT_OUT_BYTES = 64;
 export const STATFS_OUT_BYTES = 80;
 export const DIRENT_BYTES = 24;
+/** fuse_getxattr_out (the length answer to a size-0 GETXATTR / LISTXATTR). */
+export const GETXATTR_OUT_BYTES = 8;
+/** fuse_setxattr_in without FUSE_SETXATTR_EXT (never advertised): size, flags. */
+export const SETXATTR_IN_BYTES = 8;
+/** Linux XATTR_NAME_MAX and XATTR_SIZE_MAX: caps on one name and one value. */
+export const XATTR_NAME_MAX = 255;
+export const XATTR_SIZE_MAX = 65536;
+/** setxattr flags as the guest sends them. */
+export const XATTR = { CREATE: 1, REPLACE: 2 } as const;
 
 export const FUSE_KERNEL_VERSION = 7;
 /** The minor we speak: 7.31 has everything Linux 6.1 needs from a passthrough server without DAX. */
