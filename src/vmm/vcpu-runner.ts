@@ -15,6 +15,7 @@ import { VTIMER_INTID } from '../arch/arm64/layout.ts';
 import { Wakeup } from './wakeup.ts';
 import type { PsciAction } from '../arch/arm64/psci.ts';
 import { SCTLR_EL1_MMU_OFF } from '../boot/vcpu-state.ts';
+import { activeProfiler, type VcpuProfile } from './profiler.ts';
 
 /** The GIC as the run loop needs it: the userspace GICv3 or an adapter over HVF's. */
 export interface CpuInterruptController {
@@ -79,6 +80,7 @@ export class VcpuRunner {
   private readonly wakeup = new Wakeup();
   private readonly trapped = new TrappedSysRegs();
   private loopDone: Promise<void> | undefined;
+  private readonly profile: VcpuProfile | undefined;
   /** Set when the loop ends because of an internal error. */
   failure: Error | undefined;
 
@@ -86,6 +88,7 @@ export class VcpuRunner {
     this.poweredOn = startOn;
     this.state = startOn ? 'running' : 'off';
     this.vtimerOffset = vcpu.getVtimerOffset();
+    this.profile = activeProfiler()?.forVcpu(index);
   }
 
   start(): Promise<void> {
@@ -167,7 +170,16 @@ export class VcpuRunner {
         this.inRun = false;
       }
       this.exits++;
-      await this.dispatch(decodeExit(exit));
+      const ev = decodeExit(exit);
+      if (this.profile) {
+        // Only the synchronous part is handling: after an await, other vCPUs' batches run.
+        const t0 = process.hrtime.bigint();
+        const done = this.dispatch(ev);
+        this.profile.exit(exitLabel(ev), Number(process.hrtime.bigint() - t0));
+        await done;
+      } else {
+        await this.dispatch(ev);
+      }
     }
     this.state = 'stopped';
   }
@@ -219,6 +231,7 @@ export class VcpuRunner {
       case 'canceled':
         return;
       case 'vtimer':
+        if (this.profile) this.profile.timerLate((this.host.counterNow() - this.vtimerOffset - this.vcpu.getSysReg(SysReg.CNTV_CVAL_EL0)) * 1000n / BigInt(this.host.counterHz));
         this.vtimerAsserted = true;
         this.host.gic.setPpi(this.index, VTIMER_INTID, true);
         return;
@@ -276,6 +289,12 @@ export class VcpuRunner {
       case 'wfe':
         // WFE usually waits for a lock another vCPU holds: let it run.
         this.advancePc();
+        if (this.profile) {
+          const t0 = process.hrtime.bigint();
+          await new Promise<void>((r) => setImmediate(r));
+          this.profile.wfeWaitNs += Number(process.hrtime.bigint() - t0);
+          return;
+        }
         await new Promise<void>((r) => setImmediate(r));
         return;
       case 'brk':
@@ -372,7 +391,11 @@ export class VcpuRunner {
     }
     // WFI may complete spuriously (Arm ARM); waking at least every MAX_WFI_SLEEP_MS bounds the
     // damage of any wake-up the VMM missed, at a negligible cost for an idle guest.
-    await this.wakeup.wait(Math.min(timeoutMs ?? MAX_WFI_SLEEP_MS, MAX_WFI_SLEEP_MS));
+    const wait = this.wakeup.wait(Math.min(timeoutMs ?? MAX_WFI_SLEEP_MS, MAX_WFI_SLEEP_MS));
+    if (!this.profile) return wait;
+    const t0 = process.hrtime.bigint();
+    await wait;
+    this.profile.wfiSleepNs += Number(process.hrtime.bigint() - t0);
   }
 
   /** Set CNTVCT's offset (pause keeps the guest's clock continuous). */
@@ -383,5 +406,18 @@ export class VcpuRunner {
 
   get currentVtimerOffset(): bigint {
     return this.vtimerOffset;
+  }
+}
+
+/** The profiler's name for an exit: its kind, with the device page or register name. */
+function exitLabel(ev: ExitEvent): string {
+  switch (ev.kind) {
+    case 'mmio-read':
+    case 'mmio-write':
+      return `${ev.kind} 0x${(ev.address - (ev.address % 4096)).toString(16)}`;
+    case 'sysreg':
+      return `${ev.read ? 'mrs' : 'msr'} ${sysRegName(ev.id)}`;
+    default:
+      return ev.kind;
   }
 }

@@ -472,26 +472,30 @@ export class GicV3 implements SpiSink {
   /** Recompute vCPU `cpu`'s highest-priority pending interrupt and signal changes. */
   update(cpu: number): void {
     const c = this.cpus[cpu];
-    const grpEnabled = [
-      (this.distCtlr & GICD_CTLR_ENABLE_GRP0) !== 0 && c.igrpen[0],
-      (this.distCtlr & GICD_CTLR_ENABLE_GRP1) !== 0 && c.igrpen[1],
-    ];
+    const grp0 = (this.distCtlr & GICD_CTLR_ENABLE_GRP0) !== 0 && c.igrpen[0];
+    const grp1 = (this.distCtlr & GICD_CTLR_ENABLE_GRP1) !== 0 && c.igrpen[1];
     let best = INTID_SPURIOUS;
     let bestPriority = IDLE_PRIORITY + 1;
     let bestGroup = 1 as IrqGroup;
-    const consider = (s: number, intid: number) => {
-      if (!this.enabled[s] || this.active[s] || !this.isPending(s)) return;
-      const g = this.group[s] as IrqGroup;
-      if (!grpEnabled[g] || this.priority[s] >= bestPriority) return;
-      best = intid;
-      bestPriority = this.priority[s];
-      bestGroup = g;
-    };
-    if (!c.sleeping && (grpEnabled[0] || grpEnabled[1])) {
+    // Runs on every acknowledge/EOI/SGI: a plain loop, no per-call closure.
+    if (!c.sleeping && (grp0 || grp1)) {
       const base = cpu * 32;
-      for (let intid = 0; intid < SPI_BASE; intid++) consider(base + intid, intid);
       const spiBase = this.vcpuCount * 32;
-      for (let n = 0; n < this.spiCount; n++) if (this.target[n] === cpu) consider(spiBase + n, SPI_BASE + n);
+      const total = SPI_BASE + this.spiCount;
+      for (let intid = 0; intid < total; intid++) {
+        let s: number;
+        if (intid < SPI_BASE) s = base + intid;
+        else {
+          if (this.target[intid - SPI_BASE] !== cpu) continue;
+          s = spiBase + intid - SPI_BASE;
+        }
+        if (!this.enabled[s] || this.active[s] || !this.isPending(s)) continue;
+        const g = this.group[s];
+        if (!(g === 0 ? grp0 : grp1) || this.priority[s] >= bestPriority) continue;
+        best = intid;
+        bestPriority = this.priority[s];
+        bestGroup = g as IrqGroup;
+      }
     }
     c.hppi = best;
     c.hppiPriority = best === INTID_SPURIOUS ? IDLE_PRIORITY : bestPriority;
