@@ -92,9 +92,16 @@ describe('software CPU: WFE, SEV and the event register', function () {
     a.peers = b.peers = [a, b];
     a.exclusiveAddr = 0x4000_1000;
     a.exclusiveSize = 4;
-    b.clearOtherMonitors(0x4000_2000);
+    b.clearOtherMonitors(0x4000_2000, 8);
+    b.clearOtherMonitors(0x4000_0ff0, 16); // ends just below the reservation
+    b.clearOtherMonitors(0x4000_1004, 4); // starts just above it
+    expect(a.exclusiveAddr, 'stores beside the reservation').to.equal(0x4000_1000);
     expect(a.eventRegister, 'store elsewhere').to.equal(false);
-    b.clearOtherMonitors(0x4000_1000);
+    b.clearOtherMonitors(0x4000_0ff0, 32); // an STP Q starting 16 bytes below covers it
+    expect(a.exclusiveAddr, 'a wide store from below').to.equal(-1);
+    a.exclusiveAddr = 0x4000_1000;
+    a.eventRegister = false;
+    b.clearOtherMonitors(0x4000_1000, 1);
     expect(a.exclusiveAddr).to.equal(-1);
     expect(a.eventRegister, 'store to the lock word').to.equal(true);
     expect(b.eventRegister, 'the storing vCPU').to.equal(false);

@@ -5,6 +5,8 @@ import { MAX_VCPUS } from '../../arch/arm64/layout.ts';
 import { PhysicalMemory } from './physical-memory.ts';
 import { Cpu } from './cpu.ts';
 import { EmuVcpu } from './vcpu.ts';
+import { Translator, type TranslatorOptions } from './translator/tier.ts';
+import { CodePages } from './translator/code-pages.ts';
 
 export class EmuError extends Error {
   override readonly name = 'EmuError';
@@ -18,8 +20,12 @@ class EmuVm implements Vm {
   private readonly cpus: Cpu[] = [];
   private readonly vcpus: EmuVcpu[] = [];
   private destroyed = false;
+  /** Pages holding translated code, shared by the vCPUs' translation tiers. */
+  private readonly codePages: CodePages | undefined;
 
-  constructor(private readonly ipaBits: number) {}
+  constructor(private readonly ipaBits: number, private readonly translate: TranslatorOptions | undefined) {
+    this.codePages = translate ? new CodePages() : undefined;
+  }
 
   private checkRange(gpa: number, size: number): void {
     if (this.destroyed) throw new EmuError('the VM was destroyed');
@@ -32,24 +38,28 @@ class EmuVm implements Vm {
     this.checkRange(gpa, host.length);
     if ((flags & ~MemoryFlags.RWX) !== 0) throw new EmuError(`bad memory flags ${flags} (HV_BAD_ARGUMENT)`);
     this.memory.map(host, gpa, flags);
+    this.codePages?.invalidateAll(); // code translated from what was mapped there before
   }
 
   unmap(gpa: number, size: number): void {
     this.checkRange(gpa, size);
     this.memory.unmap(gpa, size);
     for (const c of this.cpus) c.mmu.flushTlb();
+    this.codePages?.invalidateAll();
   }
 
   protect(gpa: number, size: number, flags: number): void {
     this.checkRange(gpa, size);
     this.memory.protect(gpa, size, flags);
     for (const c of this.cpus) c.mmu.flushTlb();
+    this.codePages?.invalidateAll();
   }
 
   async createVcpu(): Promise<Vcpu> {
     if (this.destroyed) throw new EmuError('the VM was destroyed');
     if (this.cpus.length >= MAX_VCPUS) throw new EmuError(`at most ${MAX_VCPUS} vCPUs (HV_NO_RESOURCES)`);
     const cpu = new Cpu(this.memory, this.cpus.length);
+    if (this.codePages !== undefined) cpu.tier = new Translator(cpu, this.codePages, this.translate);
     this.cpus.push(cpu);
     for (const c of this.cpus) c.peers = this.cpus;
     const vcpu = new EmuVcpu(this.cpus.length - 1, cpu);
@@ -63,8 +73,27 @@ class EmuVm implements Vm {
   }
 }
 
+export interface EmuOptions {
+  /**
+   * Run hot guest code translated to WebAssembly (translator/); the interpreter stays the
+   * fallback for everything it does not translate. Default on; NODEVISOR_TRANSLATE=0 (or
+   * `translate: false`) runs the interpreter alone.
+   */
+  translate?: boolean | TranslatorOptions;
+}
+
 export class EmuAccelerator implements Accelerator {
   readonly name = 'emu' as const;
+  private readonly translate: TranslatorOptions | undefined;
+
+  constructor(options: EmuOptions = {}) {
+    const t = options.translate ?? process.env.NODEVISOR_TRANSLATE !== '0';
+    // NODEVISOR_TRANSLATE_THRESHOLD: visits before a block is translated; for tests, which
+    // run short programs, it also compiles queued blocks after every batch.
+    const threshold = Number(process.env.NODEVISOR_TRANSLATE_THRESHOLD);
+    const fromEnv: TranslatorOptions = Number.isInteger(threshold) && threshold > 0 ? { threshold, maxWaitBatches: 1 } : {};
+    this.translate = t === true ? fromEnv : t === false ? undefined : t;
+  }
 
   capabilities(): AcceleratorCapabilities {
     return { maxVcpus: MAX_VCPUS, maxIpaBits: IPA_BITS, defaultIpaBits: IPA_BITS, pageSize: 16384, inKernelGic: false };
@@ -74,6 +103,6 @@ export class EmuAccelerator implements Accelerator {
     if (config.inKernelGic) throw new EmuError('the software CPU has no in-kernel GIC (HV_UNSUPPORTED)');
     const bits = config.ipaBits ?? IPA_BITS;
     if (!Number.isInteger(bits) || bits < 32 || bits > IPA_BITS) throw new EmuError(`IPA size ${bits} outside 32..${IPA_BITS} (HV_BAD_ARGUMENT)`);
-    return new EmuVm(bits);
+    return new EmuVm(bits, this.translate);
   }
 }

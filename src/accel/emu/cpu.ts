@@ -7,6 +7,7 @@ import type { PhysicalMemory } from './physical-memory.ts';
 import { Mmu } from './mmu.ts';
 import { step } from './interpreter.ts';
 import { takeIrq, takeFiq } from './system.ts';
+import type { VcpuProfile } from '../../vmm/profiler.ts';
 
 /** Thrown to abandon the current instruction: an exception was taken in the guest (state already updated). */
 export const GUEST_EXCEPTION = { kind: 'guest-exception' } as const;
@@ -59,24 +60,56 @@ export class Cpu {
   /** Exclusive monitor: physical address of the reserved granule, or -1. */
   exclusiveAddr = -1;
   exclusiveSize = 0;
+  /** The WFE event register: set by SEV/SEVL, by a peer's store clearing this vCPU's reservation, and by interrupts. */
+  eventRegister = false;
   instructionsRetired = 0;
   /** Every vCPU of the VM (this one included): a store clears the others' reservations. */
   peers: Cpu[] = [];
   execTimeNs = 0n;
+  /** The translation tier (translator/tier.ts) when it is on: it runs the batches instead. */
+  tier: { runBatch(budget: number): PendingExit | undefined } | undefined;
+  /** PC sampling for the profiler (src/vmm/profiler.ts); undefined when profiling is off. */
+  profile: VcpuProfile | undefined;
 
   constructor(readonly memory: PhysicalMemory, readonly index: number) {
     this.mmu = new Mmu(this);
     this.s.mem = this.mmu;
   }
 
-  /** The global monitor: a store to a reserved granule clears other vCPUs' reservations. */
-  clearOtherMonitors(pa: number): void {
+  /** The global monitor: a store of `len` bytes at `pa` that overlaps another vCPU's reservation clears it. */
+  clearOtherMonitors(pa: number, len: number): void {
     const peers = this.peers;
     if (peers.length < 2) return;
     for (let i = 0; i < peers.length; i++) {
       const p = peers[i];
-      if (p !== this && p.exclusiveAddr >= 0 && pa >= p.exclusiveAddr - 8 && pa < p.exclusiveAddr + p.exclusiveSize) p.exclusiveAddr = -1;
+      if (p !== this && p.exclusiveAddr >= 0 && pa < p.exclusiveAddr + p.exclusiveSize && pa + len > p.exclusiveAddr) {
+        // Clearing a PE's global monitor is a WFE wake-up event (the lock word it waits on changed).
+        p.exclusiveAddr = -1;
+        p.eventRegister = true;
+      }
     }
+  }
+
+  /** SEV: set every vCPU's event register. */
+  sendEvent(): void {
+    const peers = this.peers;
+    for (let i = 0; i < peers.length; i++) peers[i].eventRegister = true;
+    this.eventRegister = true;
+  }
+
+  /** Drop this vCPU's reservation (vCPU switch); a waiter in WFE must then re-check, so it is an event. */
+  clearReservation(): void {
+    if (this.exclusiveAddr >= 0) {
+      this.exclusiveAddr = -1;
+      this.eventRegister = true;
+    }
+  }
+
+  /** TLBI broadcast to the inner shareable domain: every vCPU's TLB. */
+  flushAllTlbs(): void {
+    const peers = this.peers;
+    if (peers.length === 0) this.mmu.flushTlb();
+    for (let i = 0; i < peers.length; i++) peers[i].mmu.flushTlb();
   }
 
   /** Current value of the virtual counter (24 MHz host ticks minus the offset). */
@@ -132,22 +165,31 @@ export class Cpu {
    * VMM, or undefined when the budget ran out.
    */
   runBatch(budget: number): PendingExit | undefined {
+    if (this.tier !== undefined) return this.tier.runBatch(budget);
     this.exit = undefined;
     let n = 0;
     try {
       while (n < budget) {
-        if (this.irqLine && (this.daif & 2) === 0) takeIrq(this);
-        else if (this.fiqLine && (this.daif & 1) === 0) takeFiq(this);
+        if (this.irqLine && (this.daif & 2) === 0) {
+          takeIrq(this);
+          this.eventRegister = true;
+        } else if (this.fiqLine && (this.daif & 1) === 0) {
+          takeFiq(this);
+          this.eventRegister = true;
+        }
         n++;
         try {
           step(this);
         } catch (e) {
           if (e !== GUEST_EXCEPTION) throw e;
         }
-        // Every 1024 instructions, let the timer and the VMM's requests in.
-        if ((n & 1023) === 0 && this.timerShouldExit()) {
-          this.exit = { reason: 2, syndrome: 0, va: 0n, pa: 0 };
-          break;
+        // Every 1024 instructions (the profiler's SAMPLE_INTERVAL), let the timer in.
+        if ((n & 1023) === 0) {
+          if (this.profile !== undefined) this.profile.sample(this.s.pcLo, this.s.pcHi, this.el);
+          if (this.timerShouldExit()) {
+            this.exit = { reason: 2, syndrome: 0, va: 0n, pa: 0 };
+            break;
+          }
         }
       }
     } catch (e) {

@@ -234,7 +234,7 @@ function bitfield(c: Cpu, s: CpuState, insn: number, sf: number): void {
 
 function branchSystem(c: Cpu, s: CpuState, insn: number): void {
   // Hints first (NOP, YIELD, WFE/WFI, PACIASP/AUTIASP, BTI...): 5% of a kernel's instructions.
-  if ((insn & 0xfffff01f) === 0xd503201f) return hint(c, (insn >>> 5) & 0x7f);
+  if ((insn & 0xfffff01f) === (0xd503201f | 0)) return hint(c, (insn >>> 5) & 0x7f);
   const top = insn >>> 26;
   if ((top & 0x1f) === 0x05) { // B, BL
     if (insn >>> 31) link(c);
@@ -344,6 +344,9 @@ function msrImmediate(c: Cpu, op1: number, crm: number, op2: number): void {
 function hint(c: Cpu, n: number): void {
   switch (n) {
     case 2: case 3: { // WFE, WFI: the VMM decides how long to wait
+      // WFE with the event register set clears it and completes at once (SEVL; WFE, or the
+      // lock word was written since LDXR): no exit.
+      if (n === 2 && c.eventRegister) { c.eventRegister = false; return; }
       c.s.pcLo = c.curPcLo; c.s.pcHi = c.curPcHi;
       c.exit = { reason: 1, syndrome: ((0x01 << 26) | (1 << 25) | (n === 2 ? 1 : 0)) >>> 0, va: 0n, pa: 0 };
       throw VM_EXIT;
@@ -356,8 +359,14 @@ function hint(c: Cpu, n: number): void {
         throw VM_EXIT;
       }
       return;
+    case 4: // SEV
+      c.sendEvent();
+      return;
+    case 5: // SEVL
+      c.eventRegister = true;
+      return;
     default:
-      // NOP, SEV, SEVL, PAC/BTI hints (PAC and BTI are not advertised), ESB, CSDB...
+      // NOP, PAC/BTI hints (PAC and BTI are not advertised), ESB, CSDB...
       return;
   }
 }
@@ -365,7 +374,9 @@ function hint(c: Cpu, n: number): void {
 function sysInstruction(c: Cpu, s: CpuState, op1: number, crn: number, crm: number, op2: number, rt: number): void {
   if (crn === 8) { // TLBI
     if (c.el === 0) undefinedInstruction(c);
-    c.mmu.flushTlb();
+    // CRm 6/7 are the local (non-shareable) forms; every other TLBI broadcasts to all vCPUs.
+    if (crm === 6 || crm === 7) c.mmu.flushTlb();
+    else c.flushAllTlbs();
     return;
   }
   if (crn === 7) {
@@ -375,9 +386,9 @@ function sysInstruction(c: Cpu, s: CpuState, op1: number, crn: number, crm: numb
       for (let i = 0; i < DC_ZVA_BYTES; i += 8) c.mmu.write64((lo + i) | 0, hi, 0, 0);
       return;
     }
-    if (crm === 5 && op1 === 0 && op2 === 0) { c.mmu.fetchInvalidate(); return; } // IC IALLU
-    if (crm === 1 && op1 === 0 && op2 === 0) { c.mmu.fetchInvalidate(); return; } // IC IALLUIS
-    if (crm === 5 && op1 === 3 && op2 === 1) { c.mmu.fetchInvalidate(); return; } // IC IVAU
+    if (crm === 5 && op1 === 0 && op2 === 0) { c.mmu.icInvalidate(true, 0, 0); return; } // IC IALLU
+    if (crm === 1 && op1 === 0 && op2 === 0) { c.mmu.icInvalidate(true, 0, 0); return; } // IC IALLUIS
+    if (crm === 5 && op1 === 3 && op2 === 1) { c.mmu.icInvalidate(false, s.x[rt << 1], s.x[(rt << 1) | 1]); return; } // IC IVAU
     if (crm === 8 && op1 === 0) return addressTranslate(c, s, op2, rt); // AT S1E1R/W, S1E0R/W
     // DC CIVAC/CVAC/CVAU/IVAC/ISW/CSW/CISW and friends: caches are coherent here.
     if (c.el === 0 && op1 !== 3) undefinedInstruction(c);

@@ -6,6 +6,7 @@ import { GUEST_EXCEPTION, VM_EXIT, type Cpu } from './cpu.ts';
 import type { VirtualMemory } from './state.ts';
 import type { Mapping } from './physical-memory.ts';
 import { takeSyncException } from './system.ts';
+import { SysReg } from '../sysregs.ts';
 
 export const ACC_READ = 0;
 export const ACC_WRITE = 1;
@@ -20,6 +21,14 @@ const FSC_ACCESS_FLAG = 0x08;
 const FSC_PERMISSION = 0x0c;
 const FSC_WALK_EXTERNAL = 0x14;
 export const FSC_ALIGNMENT = 0x21;
+
+/** The translation tier's registry of physical pages holding translated code (translator/code-pages.ts). */
+export interface CodeWatch {
+  isCode(pa: number): boolean;
+  /** A store reached physical address pa. */
+  written(pa: number): void;
+  invalidateAll(): void;
+}
 
 export class Mmu implements VirtualMemory {
   private readonly tagLo = new Int32Array(TLB_SIZE).fill(-1);
@@ -54,16 +63,23 @@ export class Mmu implements VirtualMemory {
   /** Result of 64-bit loads. */
   rl = 0;
   rh = 0;
+  /**
+   * Bumped whenever cached fetch translations are dropped (TLBI, translation controls, EL
+   * changes, faults): translated code checks it before jumping to a block verified earlier.
+   */
+  epoch = 0;
+  /** Set when the translation tier is on: stores to code pages take the slow path and report here. */
+  codeWatch: CodeWatch | undefined;
 
   constructor(private readonly cpu: Cpu) {}
 
   flushTlb(): void {
     this.tagLo.fill(-1);
-    this.fTag = -1;
+    this.fTag = -1; this.epoch++;
   }
 
   fetchInvalidate(): void {
-    this.fTag = -1;
+    this.fTag = -1; this.epoch++;
   }
 
   /** Recompute cached translation controls after an MSR to SCTLR/TCR/TTBRx. */
@@ -84,7 +100,7 @@ export class Mmu implements VirtualMemory {
     const asidBits = (tcr >> 36n) & 1n ? 0xffffn : 0xffn;
     this.asid = Number(((a1 ? ttbr1 : ttbr0) >> 48n) & asidBits);
     if (flush) this.flushTlb();
-    else this.fTag = -1;
+    else { this.fTag = -1; this.epoch++; }
   }
 
   // ---- instruction fetch ----
@@ -136,6 +152,79 @@ export class Mmu implements VirtualMemory {
     this.slotMap[i] = m;
     this.slotOff[i] = base;
     this.fastPerm[i] = this.perm[i] & host;
+    if (this.codeWatch !== undefined && this.codeWatch.isCode(pa)) this.fastPerm[i] &= ~(P_W1 | P_W0);
+  }
+
+  /**
+   * The data fast path alone, for the translation tier: the offset of a `size`-byte access
+   * in fastMapping, or -1 when the full accessor must decide (it may fault or exit).
+   */
+  fastOffset(lo: number, hi: number, size: number, write: boolean): number {
+    if ((lo & 0xfff) > 4096 - size) return -1;
+    return this.fast(lo, hi, write ? this.needWrite(false) : this.needRead(false));
+  }
+
+  /** The RAM mapping of the last fastOffset() hit. */
+  get fastMapping(): Mapping {
+    return this.hm!;
+  }
+
+  /** Forget the data fast path (a page became code: its stores must reach the slow path). */
+  dropFastPath(): void {
+    this.fastPerm.fill(0);
+  }
+
+  /**
+   * Physical address of an instruction fetch from hi:lo when it needs no table walk (fetch
+   * cache or TLB hit, executable RAM), else -1; never faults. Fills the fetch cache.
+   */
+  codePa(lo: number, hi: number): number {
+    if ((lo >>> 12) === this.fTag && hi === this.fTagHi) return this.fMap!.gpa + this.fBase + (lo & 0xfff);
+    let pa: number;
+    if (!this.enabled) pa = (hi >>> 0) * TWO32 + (lo >>> 0);
+    else {
+      const i = ((lo >>> 12) ^ (hi & 0xfff) ^ (hi >>> 20)) & (TLB_SIZE - 1);
+      if (this.tagLo[i] !== (lo >>> 12) || this.tagHi[i] !== hi || (this.tagAsid[i] >= 0 && this.tagAsid[i] !== this.asid)) return -1;
+      if ((this.perm[i] & (this.cpu.el === 0 ? P_X0 : P_X1)) === 0) return -1;
+      pa = this.paPage[i] + (lo & 0xfff);
+    }
+    const m = this.cpu.memory.find(pa, 4);
+    if (m === undefined || (m.flags & 4) === 0) return -1;
+    const pageBase = pa - (lo & 0xfff) - m.gpa;
+    if (pageBase < 0 || pageBase + 4096 > m.size) return -1;
+    this.fTag = lo >>> 12;
+    this.fTagHi = hi;
+    this.fMap = m;
+    this.fBase = pageBase;
+    return pa;
+  }
+
+  /** IC IALLU/IALLUIS (all) or IC IVAU hi:lo: drop cached fetches and translated code. */
+  icInvalidate(all: boolean, lo: number, hi: number): void {
+    this.fTag = -1; this.epoch++;
+    const w = this.codeWatch;
+    if (w === undefined) return;
+    const pa = all ? -1 : this.probe(lo, hi);
+    // When the VA does not translate, the page is unknown: drop everything.
+    if (pa < 0) w.invalidateAll();
+    else w.written(pa);
+  }
+
+  /** Physical address of a read of hi:lo, or -1 when it would fault; the fault is not taken. */
+  private probe(lo: number, hi: number): number {
+    const c = this.cpu, s = c.s, r = c.sysregs;
+    const saved = { pcLo: s.pcLo, pcHi: s.pcHi, pstate: c.pstate, esr: r.get(SysReg.ESR_EL1), far: r.get(SysReg.FAR_EL1), elr: r.get(SysReg.ELR_EL1), spsr: r.get(SysReg.SPSR_EL1) };
+    try {
+      return this.translate(lo, hi, ACC_READ, false);
+    } catch (e) {
+      if (e !== GUEST_EXCEPTION) throw e;
+      c.setPstate(saved.pstate);
+      s.pcLo = saved.pcLo; s.pcHi = saved.pcHi;
+      const restore = (id: number, v: bigint | undefined) => (v === undefined ? r.delete(id) : r.set(id, v));
+      restore(SysReg.ESR_EL1, saved.esr); restore(SysReg.FAR_EL1, saved.far); restore(SysReg.ELR_EL1, saved.elr); restore(SysReg.SPSR_EL1, saved.spsr);
+      c.branched = false;
+      return -1;
+    }
   }
 
   private needRead(unpriv: boolean): number {
@@ -200,7 +289,7 @@ export class Mmu implements VirtualMemory {
       if (size === 4) hm.view.setUint32(f, value >>> 0, true);
       else if (size === 1) hm.bytes[f] = value;
       else hm.view.setUint16(f, value & 0xffff, true);
-      this.cpu.clearOtherMonitors(hm.gpa + f);
+      this.cpu.clearOtherMonitors(hm.gpa + f, size);
       return;
     }
     const pa = this.translate(lo, hi, ACC_WRITE, unpriv);
@@ -211,7 +300,8 @@ export class Mmu implements VirtualMemory {
     if (size === 4) m!.view.setUint32(off, value >>> 0, true);
     else if (size === 1) m!.bytes[off] = value;
     else m!.view.setUint16(off, value & 0xffff, true);
-    this.cpu.clearOtherMonitors(pa);
+    this.cpu.clearOtherMonitors(pa, size);
+    if (this.codeWatch !== undefined) this.codeWatch.written(pa);
   }
 
   write64(lo: number, hi: number, vlo: number, vhi: number, unpriv = false): void {
@@ -226,7 +316,7 @@ export class Mmu implements VirtualMemory {
       const hm = this.hm!;
       hm.view.setInt32(f, vlo, true);
       hm.view.setInt32(f + 4, vhi, true);
-      this.cpu.clearOtherMonitors(hm.gpa + f);
+      this.cpu.clearOtherMonitors(hm.gpa + f, 8);
       return;
     }
     const pa = this.translate(lo, hi, ACC_WRITE, unpriv);
@@ -236,7 +326,8 @@ export class Mmu implements VirtualMemory {
     const off = pa - m!.gpa;
     m!.view.setInt32(off, vlo, true);
     m!.view.setInt32(off + 4, vhi, true);
-    this.cpu.clearOtherMonitors(pa);
+    this.cpu.clearOtherMonitors(pa, 8);
+    if (this.codeWatch !== undefined) this.codeWatch.written(pa);
   }
 
   private readSplit(lo: number, hi: number, size: number, unpriv: boolean): number {
@@ -296,7 +387,7 @@ export class Mmu implements VirtualMemory {
       if (f >= 0) {
         const hm = this.hm!, b = hm.bytes;
         for (let k = 0; k < length; k++) b[f + k] = src[srcOffset + k];
-        this.cpu.clearOtherMonitors(hm.gpa + f);
+        this.cpu.clearOtherMonitors(hm.gpa + f, length);
         return;
       }
     }
@@ -315,7 +406,8 @@ export class Mmu implements VirtualMemory {
     }
     for (const [m, pa, i, chunk] of parts) {
       m.bytes.set(src.subarray(srcOffset + i, srcOffset + i + chunk), pa - m.gpa);
-      this.cpu.clearOtherMonitors(pa);
+      this.cpu.clearOtherMonitors(pa, chunk);
+      if (this.codeWatch !== undefined) this.codeWatch.written(pa);
     }
   }
 
@@ -429,7 +521,7 @@ export class Mmu implements VirtualMemory {
       ec = fromEl0 ? 0x24 : 0x25;
       if (access === ACC_WRITE) iss |= 1 << 6;
     }
-    this.fTag = -1;
+    this.fTag = -1; this.epoch++;
     takeSyncException(cpu, (ec << 26) | (1 << 25) | iss, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
     throw GUEST_EXCEPTION;
   }

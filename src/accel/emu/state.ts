@@ -22,6 +22,11 @@ export interface VirtualMemory {
 }
 
 export class CpuState {
+  /**
+   * The register file at offset 0 of a WebAssembly memory, so translated code (translator/)
+   * reads it in place; the rest belongs to the translator (its dispatch table).
+   */
+  readonly memory = new WebAssembly.Memory({ initial: 8, maximum: 8 });
   readonly buffer: ArrayBuffer;
   /** General registers as int32 halves; see the contract above. */
   readonly x: Int32Array;
@@ -48,7 +53,7 @@ export class CpuState {
   constructor() {
     // 33 GPR slots x 2 words, then 32 V registers x 16 bytes.
     const gprBytes = 33 * 8;
-    this.buffer = new ArrayBuffer(gprBytes + 32 * 16);
+    this.buffer = this.memory.buffer;
     this.x = new Int32Array(this.buffer, 0, 66);
     this.vbytes = new Uint8Array(this.buffer, gprBytes, 512);
     this.v32 = new Int32Array(this.buffer, gprBytes, 128);

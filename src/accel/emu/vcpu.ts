@@ -8,6 +8,7 @@ import { HVF_SYS_REGS, SysReg } from '../sysregs.ts';
 import { SLOT_SP } from './state.ts';
 import { Cpu } from './cpu.ts';
 import { readSysReg, writeSysReg } from './system.ts';
+import { activeProfiler, type VcpuProfile } from '../../vmm/profiler.ts';
 
 export class EmuVcpuError extends Error {
   override readonly name = 'EmuVcpuError';
@@ -15,6 +16,8 @@ export class EmuVcpuError extends Error {
 
 /** Instructions per batch between event-loop turns (about a few milliseconds of guest time). */
 export const BATCH_INSTRUCTIONS = 200_000;
+/** What an exit counts against the slice: a guest looping on exits (WFI with a masked IRQ) still yields. */
+export const EXIT_SLICE_COST = 64;
 
 const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 
@@ -23,7 +26,23 @@ export class EmuVcpu implements Vcpu {
   private running = false;
   destroyed = false;
 
-  constructor(readonly id: number, readonly cpu: Cpu) {}
+  private readonly profile: VcpuProfile | undefined;
+  /**
+   * Instructions left in this vCPU's turn of the JS thread. It spans run() calls: a busy vCPU
+   * exits every few thousand instructions (timer ticks, GIC traps, MMIO), and if only a
+   * finished batch yielded, it would keep the thread through its exits and starve the other
+   * vCPUs and the event loop (lost ticks, soft lockups, late IPIs).
+   */
+  private slice = BATCH_INSTRUCTIONS;
+
+  constructor(readonly id: number, readonly cpu: Cpu) {
+    this.profile = activeProfiler()?.forVcpu(id);
+    if (this.profile) {
+      cpu.profile = this.profile;
+      this.profile.vbar = () => cpu.sysregs.get(SysReg.VBAR_EL1) ?? 0n;
+      this.profile.instructions = () => cpu.instructionsRetired;
+    }
+  }
 
   get instructionsRetired(): number {
     return this.cpu.instructionsRetired;
@@ -35,7 +54,7 @@ export class EmuVcpu implements Vcpu {
     this.running = true;
     const c = this.cpu;
     // A vCPU switch clears this vCPU's reservation (architecturally allowed; keeps LL/SC honest).
-    c.exclusiveAddr = -1;
+    c.clearReservation();
     const t0 = process.hrtime.bigint();
     try {
       for (;;) {
@@ -44,11 +63,40 @@ export class EmuVcpu implements Vcpu {
           return { reason: ExitReason.Canceled, syndrome: 0n, virtualAddress: 0n, physicalAddress: 0n };
         }
         if (c.timerShouldExit()) return { reason: ExitReason.VtimerActivated, syndrome: 0n, virtualAddress: 0n, physicalAddress: 0n };
-        const exit = c.runBatch(BATCH_INSTRUCTIONS);
+        const prof = this.profile;
+        if (this.slice <= 0) {
+          // This vCPU's turn is used up: let the others and the event loop run first.
+          const w0 = prof ? process.hrtime.bigint() : 0n;
+          await yieldToEventLoop();
+          if (prof) prof.eventLoopNs += Number(process.hrtime.bigint() - w0);
+          this.slice = BATCH_INSTRUCTIONS;
+          continue;
+        }
+        const b0 = prof ? process.hrtime.bigint() : 0n;
+        const n0 = c.instructionsRetired;
+        const exit = c.runBatch(this.slice);
+        const executed = c.instructionsRetired - n0;
+        this.slice -= executed + EXIT_SLICE_COST;
+        if (prof) {
+          prof.interpNs += Number(process.hrtime.bigint() - b0);
+          prof.batches++;
+          if (!exit && this.slice > 0) prof.yieldBatches++;
+          // The batch loop samples every 1024th instruction of a batch; the remainders add up
+          // here, so a vCPU that exits every few instructions (a WFE loop) is seen too.
+          prof.carry += executed & 1023;
+          if (prof.carry >= 1024) {
+            prof.carry -= 1024;
+            prof.sample(c.s.pcLo, c.s.pcHi, c.el);
+          }
+        }
         if (exit) {
           return { reason: exit.reason as ExitReason, syndrome: BigInt(exit.syndrome >>> 0), virtualAddress: exit.va, physicalAddress: BigInt(exit.pa) };
         }
+        // The slice ran out, or YIELD handed the thread over.
+        const w0 = prof ? process.hrtime.bigint() : 0n;
         await yieldToEventLoop();
+        if (prof) prof.eventLoopNs += Number(process.hrtime.bigint() - w0);
+        this.slice = BATCH_INSTRUCTIONS;
       }
     } finally {
       c.irqLine = false;

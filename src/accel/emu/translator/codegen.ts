@@ -1,0 +1,621 @@
+// A64 -> WebAssembly for one instruction of a straight-line block. Registers are read and
+// written in the CPU state memory (state.ts layout: Xn as a little-endian i64 at 8n, SP in
+// slot 32); NZCV and the block's exit PC live past the register file (layout below).
+// Only canonical encodings of the common integer instructions are accepted; anything else
+// returns false and ends the block before it, so the interpreter executes it. Loads and
+// stores call imported JS helpers (the MMU) after saving the instruction's PC and the count
+// of instructions retired, so a fault or an MMIO exit inside a block leaves the state the
+// interpreter would.
+import { Code, Op, I32 } from './wasm.ts';
+import { bitMasks, maskWords } from '../alu.ts';
+
+// ---- layout of the translator's words in the CPU state memory ----
+export const OFF_PC = 1024;
+export const OFF_N = 1032;
+export const OFF_Z = 1036;
+export const OFF_C = 1040;
+export const OFF_V = 1044;
+/** Instructions retired in this run, including the one calling a helper (stored before the call). */
+export const OFF_DONE = 1048;
+/** PC of the instruction calling a helper. */
+export const OFF_CUR = 1056;
+/** 64-bit load results. */
+export const OFF_RES = 1064;
+/** The tier's current epoch (see Translator.refreshEpoch). */
+export const OFF_EPOCH = 1072;
+/**
+ * Dispatch table: DISPATCH_SIZE entries of { va: i64, epoch: i32, id: i32 }, indexed by
+ * VA bits [15:2]. The batch loop fills an entry when it has checked, in the current epoch,
+ * that the block at va may be entered; translated code then jumps to it directly.
+ */
+export const OFF_DISPATCH = 4096;
+export const DISPATCH_SIZE = 16384;
+/** Byte offset of the dispatch entry for a VA (low word). */
+export const dispatchOffset = (lo: number): number => OFF_DISPATCH + (((lo >>> 2) & (DISPATCH_SIZE - 1)) << 4);
+
+// ---- module-level indices shared with the module builder ----
+export const F_LD8 = 0, F_LD16 = 1, F_LD32 = 2, F_LD64 = 3, F_ST8 = 4, F_ST16 = 5, F_ST32 = 6, F_ST64 = 7;
+export const HELPER_NAMES = ['ld8', 'ld16', 'ld32', 'ld64', 'st8', 'st16', 'st32', 'st64'];
+/** Type index of each helper (see TYPES in module.ts). */
+export const HELPER_TYPES = [0, 0, 0, 1, 2, 2, 2, 3];
+const G_DONE = 0, G_BUDGET = 1;
+// Block-function locals: six i64 then four i32.
+const L0 = 0, L1 = 1, L2 = 2, L3 = 3;
+const U0 = 6, U1 = 7;
+export const BLOCK_LOCALS: [number, number][] = [[6, 0x7e], [4, I32]];
+
+const ISV = 1 << 24;
+const M64 = (1n << 64n) - 1n;
+
+export interface BlockContext {
+  /** Table index of a translation in the same module that may be entered directly at `va`, or -1. */
+  chain(va: bigint): number;
+}
+
+/** Emits one block's instructions; tracks the position for PCs and retired counts. */
+export class BlockGen {
+  /** Index of the current instruction in the block. */
+  k = 0;
+  constructor(readonly c: Code, readonly va: bigint, readonly ctx: BlockContext) {}
+
+  get pc(): bigint { return (this.va + 4n * BigInt(this.k)) & M64; }
+
+  // ---- registers ----
+  /** Xn (31 = XZR) as i64. */
+  x(n: number): void { if (n === 31) this.c.i64(0n); else this.c.i32(0).load64(n * 8); }
+  /** Xn (31 = SP) as i64. */
+  xsp(n: number): void { this.c.i32(0).load64((n === 31 ? 32 : n) * 8); }
+  /** Wn (31 = WZR) as i32. */
+  w(n: number): void { if (n === 31) this.c.i32(0); else this.c.i32(0).load32(n * 8); }
+  wsp(n: number): void { this.c.i32(0).load32((n === 31 ? 32 : n) * 8); }
+  /** Xn = value (31 = XZR: discarded); `value` must only read state. */
+  setX(n: number, value: () => void): void {
+    if (n === 31) return;
+    this.c.i32(0); value(); this.c.store64(n * 8);
+  }
+  /** Xn = value (31 = SP). */
+  setXsp(n: number, value: () => void): void {
+    this.c.i32(0); value(); this.c.store64((n === 31 ? 32 : n) * 8);
+  }
+  /** Wn = 32-bit value, upper half zeroed. */
+  setW(n: number, value: () => void): void { this.setX(n, () => { value(); this.c.op(Op.i64ExtendI32U); }); }
+  setWsp(n: number, value: () => void): void { this.setXsp(n, () => { value(); this.c.op(Op.i64ExtendI32U); }); }
+  flag(off: number): void { this.c.i32(0).load32(off); }
+  setFlag(off: number, value: () => void): void { this.c.i32(0); value(); this.c.store32(off); }
+  setFlagsConst(nzcv: number): void {
+    this.setFlag(OFF_N, () => this.c.i32((nzcv >>> 3) & 1));
+    this.setFlag(OFF_Z, () => this.c.i32((nzcv >>> 2) & 1));
+    this.setFlag(OFF_C, () => this.c.i32((nzcv >>> 1) & 1));
+    this.setFlag(OFF_V, () => this.c.i32(nzcv & 1));
+  }
+
+  /** Push the condition (0/1) for an A64 condition code. */
+  cond(cond: number): void {
+    const c = this.c;
+    switch (cond >>> 1) {
+      case 0: this.flag(OFF_Z); break;
+      case 1: this.flag(OFF_C); break;
+      case 2: this.flag(OFF_N); break;
+      case 3: this.flag(OFF_V); break;
+      case 4: this.flag(OFF_C); this.flag(OFF_Z); c.op(Op.i32Eqz).op(Op.i32And); break;
+      case 5: this.flag(OFF_N); this.flag(OFF_V); c.op(Op.i32Eq); break;
+      case 6: this.flag(OFF_N); this.flag(OFF_V); c.op(Op.i32Eq); this.flag(OFF_Z); c.op(Op.i32Eqz).op(Op.i32And); break;
+      default: c.i32(1); return; // AL, NV
+    }
+    if (cond & 1) c.op(Op.i32Eqz);
+  }
+
+  // ---- exits ----
+  private storePc(va: bigint): void { this.c.i32(0).i64(va).store64(OFF_PC); }
+  /** done += k + 1 (the current instruction completes). */
+  private retire(): void { this.c.op(Op.globalGet).u32(G_DONE).i32(this.k + 1).op(Op.i32Add).op(Op.globalSet).u32(G_DONE); }
+  /** Leave with PC = va, continuing in the same module when possible, else through the dispatch table. */
+  private goTo(va: bigint): void {
+    const c = this.c;
+    this.storePc(va);
+    const direct = this.ctx.chain(va);
+    if (direct >= 0) { c.i32(direct).op(Op.return); return; }
+    const off = dispatchOffset(Number(va & 0xffffffffn));
+    c.i32(0).load64(off).i64(va).op(Op.i64Eq);
+    c.i32(0).load32(off + 8).i32(0).load32(OFF_EPOCH).op(Op.i32Eq).op(Op.i32And);
+    c.ifResult(I32).i32(0).load32(off + 12).op(Op.else).i32(-1).op(Op.end).op(Op.return);
+  }
+  /** Budget check at block entry: leave untouched when fewer than len instructions remain. */
+  entry(len: number): void {
+    const c = this.c;
+    c.op(Op.globalGet).u32(G_BUDGET).op(Op.globalGet).u32(G_DONE).op(Op.i32Sub).i32(len).op(Op.i32LtS).ifVoid();
+    this.storePc(this.va); c.i32(-1).op(Op.return);
+    c.op(Op.end);
+  }
+  /** End of a block that did not end in a branch: continue at the next instruction. */
+  fallThrough(): void {
+    this.k--; // retire() counts k + 1
+    this.retire();
+    this.k++;
+    this.goTo(this.pc);
+  }
+  private branchConst(target: bigint): void { this.retire(); this.goTo(target & M64); }
+  /** Conditional branch: condition already pushed. */
+  private branchIf(target: bigint): void {
+    const c = this.c;
+    this.retire();
+    c.ifVoid();
+    this.goTo(target & M64);
+    c.op(Op.end);
+    this.goTo((this.pc + 4n) & M64);
+  }
+  private branchReg(): void { // target in L3
+    const c = this.c;
+    this.retire();
+    c.i32(0).get(L3).store64(OFF_PC);
+    // U1 = the dispatch entry's offset from OFF_DISPATCH
+    c.get(L3).op(Op.i32WrapI64).i32(2).op(Op.i32ShrU).i32(DISPATCH_SIZE - 1).op(Op.i32And).i32(4).op(Op.i32Shl).set(U1);
+    c.get(U1).load64(OFF_DISPATCH).get(L3).op(Op.i64Eq);
+    c.get(U1).load32(OFF_DISPATCH + 8).i32(0).load32(OFF_EPOCH).op(Op.i32Eq).op(Op.i32And);
+    c.ifResult(I32).get(U1).load32(OFF_DISPATCH + 12).op(Op.else).i32(-1).op(Op.end).op(Op.return);
+  }
+
+  // ---- helper calls ----
+  private beforeCall(): void {
+    const c = this.c;
+    c.i32(0).i64(this.pc).store64(OFF_CUR);
+    c.i32(0).op(Op.globalGet).u32(G_DONE).i32(this.k + 1).op(Op.i32Add).store32(OFF_DONE);
+  }
+  /** Push lo, hi of the address in local l. */
+  private addrArgs(l: number): void {
+    this.c.get(l).op(Op.i32WrapI64).get(l).i64(32n).op(Op.i64ShrU).op(Op.i32WrapI64);
+  }
+  /** Load `size` bytes from the address in local `a`; leaves the raw value: i32 (size < 8) or i64. */
+  private load(a: number, size: number, iss: number): void {
+    this.beforeCall();
+    this.addrArgs(a);
+    this.c.i32(iss);
+    if (size === 8) { this.c.call(F_LD64).i32(0).load64(OFF_RES); return; }
+    this.c.call(size === 1 ? F_LD8 : size === 2 ? F_LD16 : F_LD32);
+  }
+  /** Store the value (i64 in local v) to the address in local a; leaves the helper's i32 result. */
+  private store(a: number, v: number, size: number, iss: number): void {
+    const c = this.c;
+    this.beforeCall();
+    this.addrArgs(a);
+    if (size === 8) { this.addrArgs(v); c.i32(iss).call(F_ST64); return; }
+    c.get(v).op(Op.i32WrapI64).i32(iss).call(size === 1 ? F_ST8 : size === 2 ? F_ST16 : F_ST32);
+  }
+  /** After stores: when the helper reports a write to translated code, leave after this instruction. */
+  private exitIfCodeWritten(): void {
+    const c = this.c;
+    c.ifVoid();
+    this.retire();
+    this.storePc((this.pc + 4n) & M64);
+    c.i32(-1).op(Op.return);
+    c.op(Op.end);
+  }
+
+  /**
+   * a (+|-) b (+ carry) in 64 or 32 bits; operands are emitted by the callbacks (i64 for
+   * 64-bit, i32 for 32-bit). cin: 0, 1 or 'c' (PSTATE.C). The result goes to `dst` (a
+   * callback taking the i64 result in L2) unless undefined.
+   */
+  private addSub(sf: number, a: () => void, b: () => void, sub: boolean, cin: 0 | 1 | 'c', flags: boolean, dst?: (r: () => void) => void): void {
+    const c = this.c;
+    if (sf) {
+      a(); c.set(L0);
+      b(); if (sub) c.i64(-1n).op(Op.i64Xor); c.set(L1);
+    } else {
+      a(); c.op(Op.i64ExtendI32U).set(L0);
+      b(); if (sub) c.i32(-1).op(Op.i32Xor); c.op(Op.i64ExtendI32U).set(L1);
+    }
+    c.get(L0).get(L1).op(Op.i64Add);
+    if (cin === 1) c.i64(1n).op(Op.i64Add);
+    else if (cin === 'c') { this.flag(OFF_C); c.op(Op.i64ExtendI32U).op(Op.i64Add); }
+    c.set(L2);
+    if (flags) {
+      const top = sf ? 63n : 31n;
+      this.setFlag(OFF_N, () => { c.get(L2).i64(top).op(Op.i64ShrU).op(Op.i32WrapI64).i32(1).op(Op.i32And); });
+      this.setFlag(OFF_Z, () => { if (sf) c.get(L2).op(Op.i64Eqz); else c.get(L2).op(Op.i32WrapI64).op(Op.i32Eqz); });
+      this.setFlag(OFF_C, () => {
+        if (!sf) { c.get(L2).i64(32n).op(Op.i64ShrU).op(Op.i32WrapI64); return; }
+        if (cin === 0) c.get(L2).get(L0).op(Op.i64LtU);
+        else if (cin === 1) c.get(L2).get(L0).op(Op.i64LeU);
+        else { c.get(L2).get(L0).op(Op.i64LtU).get(L2).get(L0).op(Op.i64Eq); this.flag(OFF_C); c.op(Op.i32And).op(Op.i32Or); }
+      });
+      this.setFlag(OFF_V, () => {
+        c.get(L0).get(L1).op(Op.i64Xor).i64(-1n).op(Op.i64Xor).get(L0).get(L2).op(Op.i64Xor).op(Op.i64And);
+        c.i64(top).op(Op.i64ShrU).op(Op.i32WrapI64).i32(1).op(Op.i32And);
+      });
+    }
+    if (dst) dst(sf ? () => c.get(L2) : () => { c.get(L2).i64(0xffffffffn).op(Op.i64And); });
+  }
+
+  private nzFromL2(sf: number): void {
+    const c = this.c;
+    this.setFlag(OFF_N, () => { c.get(L2).i64(sf ? 63n : 31n).op(Op.i64ShrU).op(Op.i32WrapI64).i32(1).op(Op.i32And); });
+    this.setFlag(OFF_Z, () => { c.get(L2).op(Op.i64Eqz); });
+    this.setFlag(OFF_C, () => c.i32(0));
+    this.setFlag(OFF_V, () => c.i32(0));
+  }
+
+  /** Xm shifted (type, amount) as i64 (sf) or i32. */
+  private shifted(sf: number, rm: number, type: number, amount: number): void {
+    const c = this.c;
+    if (sf) {
+      this.x(rm);
+      if (amount !== 0) c.i64(BigInt(amount)).op([Op.i64Shl, Op.i64ShrU, Op.i64ShrS, Op.i64Rotr][type]);
+    } else {
+      this.w(rm);
+      if (amount !== 0) c.i32(amount).op([Op.i32Shl, Op.i32ShrU, Op.i32ShrS, Op.i32Rotr][type]);
+    }
+  }
+
+  /** Xm extended (UXTB..SXTX) and shifted left, as i64. */
+  private extended(rm: number, option: number, shift: number): void {
+    const c = this.c;
+    this.x(rm);
+    switch (option) {
+      case 0: c.i64(0xffn).op(Op.i64And); break;
+      case 1: c.i64(0xffffn).op(Op.i64And); break;
+      case 2: c.i64(0xffffffffn).op(Op.i64And); break;
+      case 4: c.op(Op.i64Extend8S); break;
+      case 5: c.op(Op.i64Extend16S); break;
+      case 6: c.op(Op.i64Extend32S); break;
+    }
+    if (shift) c.i64(BigInt(shift)).op(Op.i64Shl);
+  }
+
+  /**
+   * Emit instruction `insn` at the current position. Returns 'next' (continue the block),
+   * 'end' (a branch ended it) or false (not translated; nothing was emitted).
+   */
+  insn(insn: number): 'next' | 'end' | false {
+    switch ((insn >>> 25) & 0xf) {
+      case 0x8: case 0x9: return this.dpImm(insn) ? 'next' : false;
+      case 0x5: case 0xd: return this.dpReg(insn) ? 'next' : false;
+      case 0xa: case 0xb: return this.branch(insn);
+      case 0x4: case 0x6: case 0xc: case 0xe: return this.loadStore(insn) ? 'next' : false;
+      default: return false;
+    }
+  }
+
+  private dpImm(insn: number): boolean {
+    const c = this.c;
+    const sf = insn >>> 31, rd = insn & 31, rn = (insn >>> 5) & 31;
+    switch ((insn >>> 23) & 7) {
+      case 0: case 1: { // ADR, ADRP
+        const imm = BigInt((((insn << 8) >> 13) << 2) | ((insn >>> 29) & 3));
+        const v = insn >>> 31 ? (this.pc & ~0xfffn) + imm * 4096n : this.pc + imm;
+        this.setX(rd, () => c.i64(v & M64));
+        return true;
+      }
+      case 2: { // ADD/SUB (immediate)
+        const sub = ((insn >>> 30) & 1) === 1, flags = ((insn >>> 29) & 1) === 1;
+        if ((insn >>> 22) & 2) return false; // sh > 1: tagged forms (not implemented)
+        let imm = (insn >>> 10) & 0xfff;
+        if ((insn >>> 22) & 1) imm <<= 12;
+        this.addSub(sf, () => (sf ? this.xsp(rn) : this.wsp(rn)), () => (sf ? c.i64(BigInt(imm)) : c.i32(imm)), sub, sub ? 1 : 0, flags,
+          (r) => (flags ? this.setX(rd, r) : this.setXsp(rd, r)));
+        return true;
+      }
+      case 4: { // logical (immediate)
+        const nbit = (insn >>> 22) & 1;
+        if (!sf && nbit) return false;
+        const k = bitMasks(nbit, (insn >>> 10) & 0x3f, (insn >>> 16) & 0x3f, sf === 1, true);
+        if (k < 0) return false;
+        const mask = sf ? (BigInt(maskWords[k + 1] >>> 0) << 32n) | BigInt(maskWords[k] >>> 0) : BigInt(maskWords[k] >>> 0);
+        const opc = (insn >>> 29) & 3;
+        this.x(rn);
+        if (!sf) c.i64(0xffffffffn).op(Op.i64And);
+        c.i64(mask).op(opc === 1 ? Op.i64Or : opc === 2 ? Op.i64Xor : Op.i64And).set(L2);
+        if (opc === 3) { this.nzFromL2(sf); this.setX(rd, () => c.get(L2)); }
+        else this.setXsp(rd, () => c.get(L2));
+        return true;
+      }
+      case 5: { // move wide
+        const opc = (insn >>> 29) & 3, hw = (insn >>> 21) & 3, imm = BigInt((insn >>> 5) & 0xffff);
+        if (opc === 1 || (!sf && hw > 1)) return false;
+        const sh = BigInt(hw * 16);
+        const width = sf ? M64 : 0xffffffffn;
+        if (opc === 3) {
+          this.setX(rd, () => { this.x(rd); c.i64(~(0xffffn << sh) & width).op(Op.i64And).i64(imm << sh).op(Op.i64Or); });
+        } else {
+          const v = opc === 0 ? ~(imm << sh) & width : imm << sh;
+          this.setX(rd, () => c.i64(v));
+        }
+        return true;
+      }
+      case 6: return this.bitfield(insn, sf);
+      case 7: { // EXTR
+        const nbit = (insn >>> 22) & 1, rm = (insn >>> 16) & 31, lsb = (insn >>> 10) & 0x3f;
+        if (((insn >>> 29) & 3) !== 0 || ((insn >>> 21) & 1) !== 0 || nbit !== sf || (!sf && lsb > 31)) return false;
+        if (lsb === 0) { this.setX(rd, () => (sf ? this.x(rm) : (this.w(rm), c.op(Op.i64ExtendI32U)))); return true; }
+        if (sf) this.setX(rd, () => { this.x(rm); c.i64(BigInt(lsb)).op(Op.i64ShrU); this.x(rn); c.i64(BigInt(64 - lsb)).op(Op.i64Shl).op(Op.i64Or); });
+        else this.setW(rd, () => { this.w(rm); c.i32(lsb).op(Op.i32ShrU); this.w(rn); c.i32(32 - lsb).op(Op.i32Shl).op(Op.i32Or); });
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private bitfield(insn: number, sf: number): boolean {
+    const c = this.c;
+    const opc = (insn >>> 29) & 3, nbit = (insn >>> 22) & 1;
+    const immr = (insn >>> 16) & 0x3f, imms = (insn >>> 10) & 0x3f;
+    const rn = (insn >>> 5) & 31, rd = insn & 31;
+    if (opc === 3 || nbit !== sf || (!sf && (immr > 31 || imms > 31))) return false;
+    const k = bitMasks(nbit, imms, immr, sf === 1, false);
+    if (k < 0) return false;
+    const word = (i: number) => (sf ? (BigInt(maskWords[i + 1] >>> 0) << 32n) | BigInt(maskWords[i] >>> 0) : BigInt(maskWords[i] >>> 0));
+    const wm = word(k), tm = word(k + 2);
+    const width = sf ? M64 : 0xffffffffn;
+    // bot = ROR(src, immr) & wmask, in L1
+    if (sf) { this.x(rn); if (immr) c.i64(BigInt(immr)).op(Op.i64Rotr); }
+    else { this.w(rn); if (immr) c.i32(immr).op(Op.i32Rotr); c.op(Op.i64ExtendI32U); }
+    c.i64(wm).op(Op.i64And).set(L1);
+    if (opc === 1) { // BFM: (dst & ~T) | (((dst & ~W) | bot) & T)
+      this.x(rd); c.set(L0);
+      this.setX(rd, () => {
+        c.get(L0).i64(~tm & width).op(Op.i64And);
+        c.get(L0).i64(~wm & width).op(Op.i64And).get(L1).op(Op.i64Or).i64(tm).op(Op.i64And).op(Op.i64Or);
+      });
+      return true;
+    }
+    this.setX(rd, () => {
+      if (opc === 0) { // SBFM: top = replicated bit imms of the source
+        if (sf) { this.x(rn); c.i64(BigInt(63 - imms)).op(Op.i64Shl).i64(63n).op(Op.i64ShrS); }
+        else { this.w(rn); c.i32(31 - imms).op(Op.i32Shl).i32(31).op(Op.i32ShrS).op(Op.i64ExtendI32U); }
+        c.i64(~tm & width).op(Op.i64And);
+        c.get(L1).i64(tm).op(Op.i64And).op(Op.i64Or);
+      } else {
+        c.get(L1).i64(tm).op(Op.i64And);
+      }
+    });
+    return true;
+  }
+
+  private dpReg(insn: number): boolean {
+    const c = this.c;
+    const sf = insn >>> 31, rd = insn & 31, rn = (insn >>> 5) & 31, rm = (insn >>> 16) & 31;
+    if (((insn >>> 28) & 1) === 0) {
+      if (((insn >>> 24) & 1) === 0) { // logical (shifted register)
+        const imm6 = (insn >>> 10) & 0x3f, type = (insn >>> 22) & 3, invert = (insn >>> 21) & 1, opc = (insn >>> 29) & 3;
+        if (!sf && imm6 > 31) return false;
+        if (sf) this.x(rn); else { this.w(rn); }
+        this.shifted(sf, rm, type, imm6);
+        if (invert) { if (sf) c.i64(-1n).op(Op.i64Xor); else c.i32(-1).op(Op.i32Xor); }
+        if (sf) c.op(opc === 1 ? Op.i64Or : opc === 2 ? Op.i64Xor : Op.i64And);
+        else c.op(opc === 1 ? Op.i32Or : opc === 2 ? Op.i32Xor : Op.i32And).op(Op.i64ExtendI32U);
+        c.set(L2);
+        if (opc === 3) this.nzFromL2(sf);
+        this.setX(rd, () => c.get(L2));
+        return true;
+      }
+      const sub = ((insn >>> 30) & 1) === 1, flags = ((insn >>> 29) & 1) === 1;
+      if (((insn >>> 21) & 1) === 0) { // add/sub (shifted register)
+        const type = (insn >>> 22) & 3, imm6 = (insn >>> 10) & 0x3f;
+        if (type === 3 || (!sf && imm6 > 31)) return false;
+        this.addSub(sf, () => (sf ? this.x(rn) : this.w(rn)), () => this.shifted(sf, rm, type, imm6), sub, sub ? 1 : 0, flags, (r) => this.setX(rd, r));
+        return true;
+      }
+      // add/sub (extended register): Rn and (without S) Rd may be SP
+      const shift = (insn >>> 10) & 7, option = (insn >>> 13) & 7;
+      if (shift > 4 || ((insn >>> 22) & 3) !== 0) return false;
+      this.addSub(sf, () => (sf ? this.xsp(rn) : this.wsp(rn)), () => { this.extended(rm, option, shift); if (!sf) c.op(Op.i32WrapI64); },
+        sub, sub ? 1 : 0, flags, (r) => (flags ? this.setX(rd, r) : this.setXsp(rd, r)));
+      return true;
+    }
+    switch ((insn >>> 21) & 0xf) {
+      case 0: { // ADC/SBC
+        if (((insn >>> 10) & 0x3f) !== 0) return false;
+        const sub = ((insn >>> 30) & 1) === 1, flags = ((insn >>> 29) & 1) === 1;
+        this.addSub(sf, () => (sf ? this.x(rn) : this.w(rn)), () => (sf ? this.x(rm) : this.w(rm)), sub, 'c', flags, (r) => this.setX(rd, r));
+        return true;
+      }
+      case 2: { // CCMN/CCMP
+        if (((insn >>> 29) & 1) === 0 || ((insn >>> 10) & 1) || ((insn >>> 4) & 1)) return false;
+        const sub = ((insn >>> 30) & 1) === 1, useImm = (insn >>> 11) & 1;
+        this.cond((insn >>> 12) & 0xf);
+        c.ifVoid();
+        this.addSub(sf, () => (sf ? this.x(rn) : this.w(rn)), () => (useImm ? (sf ? c.i64(BigInt(rm)) : c.i32(rm)) : (sf ? this.x(rm) : this.w(rm))), sub, sub ? 1 : 0, true);
+        c.op(Op.else);
+        this.setFlagsConst(insn & 0xf);
+        c.op(Op.end);
+        return true;
+      }
+      case 4: { // CSEL, CSINC, CSINV, CSNEG
+        if ((insn >>> 29) & 1 || ((insn >>> 11) & 1)) return false;
+        const op = (insn >>> 30) & 1, o2 = (insn >>> 10) & 1;
+        this.setX(rd, () => {
+          this.x(rn);
+          this.x(rm);
+          if (op) c.i64(-1n).op(Op.i64Xor);
+          if (o2) c.i64(1n).op(Op.i64Add);
+          this.cond((insn >>> 12) & 0xf);
+          c.op(Op.select);
+          if (!sf) c.i64(0xffffffffn).op(Op.i64And);
+        });
+        return true;
+      }
+      case 6: {
+        if ((insn >>> 29) & 1) return false;
+        const op = (insn >>> 10) & 0x3f;
+        if ((insn >>> 30) & 1) { // data processing (1 source): CLZ only
+          if (((insn >>> 16) & 0x1f) !== 0 || op !== 4) return false;
+          if (sf) this.setX(rd, () => { this.x(rn); c.op(Op.i64Clz); });
+          else this.setW(rd, () => { this.w(rn); c.op(Op.i32Clz); });
+          return true;
+        }
+        if (op < 8 || op > 11) return false; // LSLV, LSRV, ASRV, RORV (wasm masks the amount as A64 does)
+        const k = op - 8;
+        if (sf) this.setX(rd, () => { this.x(rn); this.x(rm); c.op([Op.i64Shl, Op.i64ShrU, Op.i64ShrS, Op.i64Rotr][k]); });
+        else this.setW(rd, () => { this.w(rn); this.w(rm); c.op([Op.i32Shl, Op.i32ShrU, Op.i32ShrS, Op.i32Rotr][k]); });
+        return true;
+      }
+      default: {
+        if (((insn >>> 24) & 1) === 0 || ((insn >>> 29) & 3) !== 0) return false;
+        const op31 = (insn >>> 21) & 7, o0 = (insn >>> 15) & 1, ra = (insn >>> 10) & 31;
+        if (op31 === 0) { // MADD, MSUB
+          this.setX(rd, () => {
+            this.x(ra); this.x(rn); this.x(rm); c.op(Op.i64Mul).op(o0 ? Op.i64Sub : Op.i64Add);
+            if (!sf) c.i64(0xffffffffn).op(Op.i64And);
+          });
+          return true;
+        }
+        if (sf && (op31 === 1 || op31 === 5)) { // SMADDL/SMSUBL, UMADDL/UMSUBL
+          const ext = op31 === 1 ? Op.i64ExtendI32S : Op.i64ExtendI32U;
+          this.setX(rd, () => { this.x(ra); this.w(rn); c.op(ext); this.w(rm); c.op(ext).op(Op.i64Mul).op(o0 ? Op.i64Sub : Op.i64Add); });
+          return true;
+        }
+        return false;
+      }
+    }
+  }
+
+  private branch(insn: number): 'end' | 'next' | false {
+    const c = this.c;
+    if (((insn & 0xfffff01f) >>> 0) === 0xd503201f) { // hints: NOP, PAC and BTI hints... (not YIELD, WFE, WFI, SEV*)
+      const n = (insn >>> 5) & 0x7f;
+      return n >= 1 && n <= 5 ? false : 'next';
+    }
+    if (((insn & 0xfffff01f) >>> 0) === 0xd503301f) { // DSB, DMB, ISB: ordering is sequential here
+      const op2 = (insn >>> 5) & 7;
+      return op2 >= 4 && op2 <= 6 ? 'next' : false;
+    }
+    if (((insn >>> 26) & 0x1f) === 0x05) { // B, BL
+      if (insn >>> 31) this.setX(30, () => c.i64((this.pc + 4n) & M64));
+      this.branchConst(this.pc + BigInt(((insn << 6) >> 6) * 4));
+      return 'end';
+    }
+    if ((insn & 0xff000010) === 0x54000000) { // B.cond
+      this.cond(insn & 0xf);
+      this.branchIf(this.pc + BigInt(((insn << 8) >> 13) * 4));
+      return 'end';
+    }
+    const op25 = (insn >>> 25) & 0x3f;
+    if (op25 === 0x1a) { // CBZ, CBNZ
+      const rt = insn & 31;
+      if (insn >>> 31) { this.x(rt); c.op(Op.i64Eqz); } else { this.w(rt); c.op(Op.i32Eqz); }
+      if ((insn >>> 24) & 1) c.op(Op.i32Eqz);
+      this.branchIf(this.pc + BigInt(((insn << 8) >> 13) * 4));
+      return 'end';
+    }
+    if (op25 === 0x1b) { // TBZ, TBNZ
+      const rt = insn & 31, bit = ((insn >>> 31) << 5) | ((insn >>> 19) & 31);
+      this.x(rt); c.i64(BigInt(bit)).op(Op.i64ShrU).op(Op.i32WrapI64).i32(1).op(Op.i32And);
+      if (((insn >>> 24) & 1) === 0) c.op(Op.i32Eqz);
+      this.branchIf(this.pc + BigInt(((insn << 13) >> 18) * 4));
+      return 'end';
+    }
+    const br = (insn & 0xfffffc1f) >>> 0;
+    if (br === 0xd61f0000 || br === 0xd63f0000 || br === 0xd65f0000) { // BR, BLR, RET
+      this.x((insn >>> 5) & 31); c.set(L3);
+      if (br === 0xd63f0000) this.setX(30, () => c.i64((this.pc + 4n) & M64));
+      this.branchReg();
+      return 'end';
+    }
+    return false;
+  }
+
+  // ---- loads and stores (general registers only) ----
+
+  private loadStore(insn: number): boolean {
+    const v = (insn >>> 26) & 1;
+    if (v) return false;
+    const b2927 = (insn >>> 27) & 7;
+    if (b2927 === 3 && ((insn >>> 24) & 1) === 0) return this.loadLiteral(insn);
+    if (b2927 === 5) return this.loadStorePair(insn);
+    if (b2927 === 7) return this.loadStoreRegister(insn);
+    return false;
+  }
+
+  private loadLiteral(insn: number): boolean {
+    const c = this.c;
+    const opc = insn >>> 30, rt = insn & 31;
+    if (opc === 3) return true; // PRFM (literal)
+    c.i64((this.pc + BigInt(((insn << 8) >> 13) * 4)) & M64).set(L0);
+    if (opc === 1) { this.load(L0, 8, 0); c.set(L1); }
+    else { this.load(L0, 4, 0); c.op(opc === 2 ? Op.i64ExtendI32S : Op.i64ExtendI32U).set(L1); }
+    this.setX(rt, () => c.get(L1));
+    return true;
+  }
+
+  private loadStorePair(insn: number): boolean {
+    const c = this.c;
+    const opc = insn >>> 30, mode = (insn >>> 23) & 3, load = (insn >>> 22) & 1;
+    const rt = insn & 31, rn = (insn >>> 5) & 31, rt2 = (insn >>> 10) & 31;
+    if (opc === 3 || (opc === 1 && !load)) return false;
+    const size = opc === 2 ? 8 : 4;
+    const offset = BigInt(((insn << 10) >> 25) * size);
+    // L0 = address, L1 = address + size; L3 = written-back base
+    this.xsp(rn);
+    if (mode !== 1) c.i64(offset).op(Op.i64Add);
+    c.tee(L0).i64(BigInt(size)).op(Op.i64Add).set(L1);
+    if (load) {
+      if (size === 8) { this.load(L0, 8, 0); c.set(L2); this.load(L1, 8, 0); c.set(L3); }
+      else {
+        const ext = opc === 1 ? Op.i64ExtendI32S : Op.i64ExtendI32U;
+        this.load(L0, 4, 0); c.op(ext).set(L2); this.load(L1, 4, 0); c.op(ext).set(L3);
+      }
+      this.setX(rt, () => c.get(L2));
+      this.setX(rt2, () => c.get(L3));
+    } else {
+      this.x(rt); c.set(L2); this.x(rt2); c.set(L3);
+      this.store(L0, L2, size, 0); c.set(U0);
+      this.store(L1, L3, size, 0); c.get(U0).op(Op.i32Or).set(U0);
+    }
+    if (mode === 1) this.setXsp(rn, () => { c.get(L0).i64(offset).op(Op.i64Add); });
+    else if (mode === 3) this.setXsp(rn, () => c.get(L0));
+    if (!load) { c.get(U0); this.exitIfCodeWritten(); }
+    return true;
+  }
+
+  private loadStoreRegister(insn: number): boolean {
+    const c = this.c;
+    const sizeBits = insn >>> 30, opc = (insn >>> 22) & 3, rt = insn & 31, rn = (insn >>> 5) & 31;
+    const size = 1 << sizeBits;
+    let writeback = 0; // 1 post-index, 3 pre-index
+    let imm = 0n;
+    // Classify the access first: nothing is emitted for encodings left to the interpreter.
+    const prfm = sizeBits === 3 && opc === 2;
+    if (sizeBits === 3 && opc === 3) return false;
+    if (sizeBits === 2 && opc === 3) return false;
+    if ((insn >>> 24) & 1) { // unsigned offset
+      imm = BigInt(((insn >>> 10) & 0xfff) * size);
+    } else if ((insn >>> 21) & 1) {
+      if (((insn >>> 10) & 3) !== 2 || (((insn >>> 13) & 7) & 2) === 0) return false;
+    } else {
+      const kind = (insn >>> 10) & 3;
+      if (kind === 2) return false; // unprivileged
+      if (prfm && kind !== 0) return false;
+      imm = BigInt((insn << 11) >> 23);
+      if (kind !== 0) writeback = kind;
+    }
+    if (prfm) return true; // a prefetch hint: no access, no fault
+    // L0 = address
+    this.xsp(rn);
+    if ((insn >>> 24) & 1 || !((insn >>> 21) & 1)) { if (writeback !== 1 && imm !== 0n) c.i64(imm).op(Op.i64Add); }
+    else { this.extended((insn >>> 16) & 31, (insn >>> 13) & 7, (insn >>> 12) & 1 ? sizeBits : 0); c.op(Op.i64Add); }
+    c.set(L0);
+    const syndromeOk = writeback === 0;
+    if (opc === 0) { // store
+      const iss = syndromeOk ? ISV | (sizeBits << 22) | (rt << 16) | (sizeBits === 3 ? 1 << 15 : 0) : 0;
+      this.x(rt); c.set(L2);
+      this.store(L0, L2, size, iss); c.set(U0);
+    } else if (opc === 1) { // load, zero-extend
+      const iss = syndromeOk ? ISV | (sizeBits << 22) | (rt << 16) | (sizeBits === 3 ? 1 << 15 : 0) : 0;
+      this.load(L0, size, iss);
+      if (size < 8) c.op(Op.i64ExtendI32U);
+      c.set(L2);
+      this.setX(rt, () => c.get(L2));
+    } else { // sign-extending loads: opc 2 -> 64-bit, opc 3 -> 32-bit
+      const to64 = opc === 2;
+      const iss = syndromeOk ? ISV | (sizeBits << 22) | (1 << 21) | (rt << 16) | (to64 ? 1 << 15 : 0) : 0;
+      this.load(L0, size, iss);
+      if (size === 1) c.op(Op.i32Extend8S); else if (size === 2) c.op(Op.i32Extend16S);
+      c.op(to64 ? Op.i64ExtendI32S : Op.i64ExtendI32U).set(L2);
+      this.setX(rt, () => c.get(L2));
+    }
+    if (writeback === 1) this.setXsp(rn, () => { c.get(L0).i64(imm).op(Op.i64Add); });
+    else if (writeback === 3) this.setXsp(rn, () => c.get(L0));
+    if (opc === 0) { c.get(U0); this.exitIfCodeWritten(); }
+    return true;
+  }
+}

@@ -1,0 +1,352 @@
+// The second execution tier: hot guest blocks run as WebAssembly. The batch loop below
+// replaces Cpu.runBatch when the tier is on; it interprets like the plain loop and, at
+// each block head (a branch target, an exception vector, the instruction after a block),
+// looks the PC up. Heads reached `threshold` times are decoded and queued; queued blocks
+// are compiled together into one module. A translation is found by virtual address and
+// entered only if the fetch path maps it to the same physical address now (no walk:
+// fetch cache or TLB), so TLBI and TTBR/TCR/SCTLR changes need no bookkeeping; blocks
+// checked so in the current epoch go into the dispatch table translated code jumps
+// through. Stores to translated pages and IC instructions drop translations (code-pages.ts).
+import { GUEST_EXCEPTION, VM_EXIT, type Cpu, type PendingExit } from '../cpu.ts';
+import { step } from '../interpreter.ts';
+import { takeIrq, takeFiq } from '../system.ts';
+import { Code } from './wasm.ts';
+import { BlockGen, OFF_C, OFF_CUR, OFF_DONE, OFF_EPOCH, OFF_N, OFF_PC, OFF_RES, OFF_V, OFF_Z, OFF_DISPATCH, DISPATCH_SIZE, dispatchOffset } from './codegen.ts';
+import { compileBatch, newFuncTable, newRunGlobals, type BatchBlock, type FuncTable } from './module.ts';
+import type { CodePages } from './code-pages.ts';
+
+export interface TranslatorOptions {
+  /** Visits of a block head before it is translated. */
+  threshold?: number;
+  /** Blocks per compiled module (instantiating a module costs far more than a block). */
+  batchSize?: number;
+  /** Batches a queued block waits at most for the queue to fill. */
+  maxWaitBatches?: number;
+  /** Instructions per block at most. */
+  maxBlockLength?: number;
+}
+
+const PAGE = 4096;
+const MAX_CHAIN = 4;
+const MAX_ENTRIES = 1 << 16;
+/** Block ids (slots of the shared function table) before everything is translated anew. */
+const MAX_IDS = 1 << 20;
+
+export class Block implements BatchBlock {
+  valid = true;
+  run: ((index: number, budget: number) => number) | undefined;
+  index = 0;
+  constructor(readonly lo: number, readonly hi: number, readonly pa: number, readonly va: bigint, readonly words: Uint32Array) {}
+  get len(): number { return this.words.length; }
+}
+
+/** Lookup entry for one block head (virtual address + the physical address it had). */
+interface Entry {
+  lo: number;
+  hi: number;
+  pa: number;
+  count: number;
+  /** The translation, null when the head cannot be translated, undefined while cold or queued. */
+  block: Block | null | undefined;
+  generation: number;
+  next: Entry | undefined;
+}
+
+export interface TranslatorStats {
+  blocks: number;
+  modules: number;
+  compileMs: number;
+  translatedInstructions: number;
+}
+
+export class Translator {
+  private readonly threshold: number;
+  private readonly batchSize: number;
+  private readonly maxLen: number;
+  private readonly m32: Int32Array;
+  private readonly entries = new Map<number, Entry>();
+  private queue: Block[] = [];
+  /** Batches run since the queue's oldest block was queued. */
+  private waited = 0;
+  private readonly maxWait: number;
+  private readonly imports: Record<string, unknown>;
+  private failed = false;
+  /** Every block function, by id: translated code jumps across modules through it. */
+  private readonly table: FuncTable = newFuncTable(1024);
+  private nextId = 0;
+  /** Dispatch entries are valid in this epoch only; it moves on when the MMU's epoch or the code pages change. */
+  private epoch = 1;
+  private seenMmuEpoch = -1;
+  private seenGeneration = -1;
+  readonly stats: TranslatorStats = { blocks: 0, modules: 0, compileMs: 0, translatedInstructions: 0 };
+
+  constructor(private readonly cpu: Cpu, private readonly code: CodePages, options: TranslatorOptions = {}) {
+    this.threshold = options.threshold ?? 64;
+    this.batchSize = options.batchSize ?? 64;
+    this.maxLen = options.maxBlockLength ?? 64;
+    this.maxWait = options.maxWaitBatches ?? 16;
+    this.m32 = new Int32Array(cpu.s.memory.buffer);
+    code.attach(cpu.mmu);
+    this.imports = { mem: cpu.s.memory, ...newRunGlobals(), ...this.helpers() };
+    this.m32[OFF_EPOCH >> 2] = this.epoch;
+  }
+
+  // ---- memory helpers called by translated code ----
+
+  private helpers(): Record<string, (...a: number[]) => number | void> {
+    const c = this.cpu, s = c.s, m = c.mmu, m32 = this.m32, code = this.code;
+    // Make the JS side precise before a call that may fault or exit: flags (an exception
+    // saves them in SPSR) and the PC of the instruction.
+    const sync = (iss: number) => {
+      s.n = m32[OFF_N >> 2]; s.z = m32[OFF_Z >> 2]; s.c = m32[OFF_C >> 2]; s.v = m32[OFF_V >> 2];
+      c.curPcLo = m32[OFF_CUR >> 2]; c.curPcHi = m32[(OFF_CUR >> 2) + 1];
+      c.accessIss = iss;
+    };
+    const stored = () => { const h = code.hit; code.hit = false; return h ? 1 : 0; };
+    // A fast-path store never reaches a code page: those are kept off the fast path.
+    return {
+      ld8: (lo, hi, iss) => {
+        const f = m.fastOffset(lo, hi, 1, false);
+        if (f >= 0) return m.fastMapping.bytes[f];
+        sync(iss); return m.read(lo, hi, 1);
+      },
+      ld16: (lo, hi, iss) => {
+        const f = m.fastOffset(lo, hi, 2, false);
+        if (f >= 0) return m.fastMapping.view.getUint16(f, true);
+        sync(iss); return m.read(lo, hi, 2);
+      },
+      ld32: (lo, hi, iss) => {
+        const f = m.fastOffset(lo, hi, 4, false);
+        if (f >= 0) return m.fastMapping.view.getInt32(f, true);
+        sync(iss); return m.read(lo, hi, 4) | 0;
+      },
+      ld64: (lo, hi, iss) => {
+        const f = m.fastOffset(lo, hi, 8, false);
+        if (f >= 0) {
+          const v = m.fastMapping.view;
+          m32[OFF_RES >> 2] = v.getInt32(f, true); m32[(OFF_RES >> 2) + 1] = v.getInt32(f + 4, true);
+          return;
+        }
+        sync(iss); m.read64(lo, hi); m32[OFF_RES >> 2] = m.rl; m32[(OFF_RES >> 2) + 1] = m.rh;
+      },
+      st8: (lo, hi, v, iss) => {
+        const f = m.fastOffset(lo, hi, 1, true);
+        if (f >= 0) { const hm = m.fastMapping; hm.bytes[f] = v; c.clearOtherMonitors(hm.gpa + f, 1); return 0; }
+        sync(iss); code.hit = false; m.write(lo, hi, 1, v & 0xff); return stored();
+      },
+      st16: (lo, hi, v, iss) => {
+        const f = m.fastOffset(lo, hi, 2, true);
+        if (f >= 0) { const hm = m.fastMapping; hm.view.setUint16(f, v & 0xffff, true); c.clearOtherMonitors(hm.gpa + f, 2); return 0; }
+        sync(iss); code.hit = false; m.write(lo, hi, 2, v & 0xffff); return stored();
+      },
+      st32: (lo, hi, v, iss) => {
+        const f = m.fastOffset(lo, hi, 4, true);
+        if (f >= 0) { const hm = m.fastMapping; hm.view.setInt32(f, v, true); c.clearOtherMonitors(hm.gpa + f, 4); return 0; }
+        sync(iss); code.hit = false; m.write(lo, hi, 4, v); return stored();
+      },
+      st64: (lo, hi, vl, vh, iss) => {
+        const f = m.fastOffset(lo, hi, 8, true);
+        if (f >= 0) {
+          const hm = m.fastMapping, v = hm.view;
+          v.setInt32(f, vl, true); v.setInt32(f + 4, vh, true); c.clearOtherMonitors(hm.gpa + f, 8);
+          return 0;
+        }
+        sync(iss); code.hit = false; m.write64(lo, hi, vl, vh); return stored();
+      },
+    };
+  }
+
+  // ---- lookup and hot counting ----
+
+  /** The lookup entry of a head, created cold when missing. */
+  private entry(lo: number, hi: number, pa: number): Entry {
+    const key = lo >>> 2;
+    const first = this.entries.get(key);
+    let e = first;
+    let depth = 0;
+    while (e !== undefined && (e.lo !== lo || e.hi !== hi || e.pa !== pa)) { e = e.next; depth++; }
+    if (e !== undefined) return e;
+    if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
+    e = { lo, hi, pa, count: 0, block: undefined, generation: this.code.generation, next: depth < MAX_CHAIN ? first : undefined };
+    this.entries.set(key, e);
+    return e;
+  }
+
+  /** Translate the block at hi:lo now, whatever its heat (tests, benchmarks); false if it cannot be. */
+  prepare(lo: number, hi: number): boolean {
+    const pa = this.cpu.mmu.codePa(lo, hi);
+    if (pa < 0) return false;
+    const e = this.entry(lo, hi, pa);
+    if (e.block === undefined || e.block === null || !e.block.valid) this.decode(e);
+    this.flush();
+    return e.block !== undefined && e.block !== null && e.block.valid && e.block.run !== undefined;
+  }
+
+  /** Translation for the head at hi:lo, null if the head is known untranslatable, else undefined. */
+  private lookup(lo: number, hi: number): Block | null | undefined {
+    const pa = this.cpu.mmu.codePa(lo, hi);
+    if (pa < 0) return undefined;
+    const e = this.entry(lo, hi, pa);
+    const b = e.block;
+    if (b !== undefined && b !== null) {
+      if (b.valid) return b.run !== undefined ? b : undefined;
+      e.block = undefined; // its page was written: translate again when hot
+      e.count = 0;
+      return undefined;
+    }
+    if (b === null) {
+      // Untranslatable until the page changes (the instruction there may have been rewritten).
+      if (e.generation === this.code.generation) return null;
+      e.block = undefined;
+      e.count = 0;
+    }
+    if (++e.count === this.threshold) this.decode(e);
+    return undefined;
+  }
+
+  private decode(e: Entry): void {
+    const c = this.cpu;
+    const m = c.memory.find(e.pa, 4);
+    e.generation = this.code.generation;
+    if (m === undefined || (m.flags & 4) === 0 || this.failed || this.code.churning(e.pa)) { e.block = null; return; }
+    const va = (BigInt(e.hi >>> 0) << 32n) | BigInt(e.lo >>> 0);
+    const gen = new BlockGen(new Code(), va, { chain: () => -1 });
+    const words: number[] = [];
+    const room = Math.min(this.maxLen, (PAGE - (e.pa % PAGE)) / 4, (m.gpa + m.size - e.pa) / 4);
+    for (let i = 0; i < room; i++) {
+      const w = m.view.getUint32(e.pa - m.gpa + 4 * i, true);
+      gen.k = i;
+      const r = gen.insn(w);
+      if (r === false) break;
+      words.push(w);
+      if (r === 'end') break;
+    }
+    if (words.length === 0) { e.block = null; return; }
+    const b = new Block(e.lo, e.hi, e.pa, va, Uint32Array.from(words));
+    e.block = b;
+    this.code.add(e.pa, b);
+    this.queue.push(b);
+    if (this.queue.length >= this.batchSize) this.flush();
+  }
+
+  /** Compile the queued blocks into one module. */
+  flush(): void {
+    const blocks = this.queue.filter((b) => b.valid);
+    this.queue = [];
+    this.waited = 0;
+    if (blocks.length === 0) return;
+    const t0 = performance.now();
+    if (this.nextId + blocks.length > MAX_IDS) {
+      // Start over: old modules hold ids as constants; dropping every translation makes them unreachable.
+      this.code.invalidateAll();
+      this.entries.clear();
+      this.nextId = 0;
+      return;
+    }
+    for (const b of blocks) b.index = this.nextId++;
+    if (this.table.length < this.nextId) this.table.grow(Math.max(this.nextId - this.table.length, this.table.length));
+    try {
+      compileBatch(blocks, this.imports, this.table);
+      this.stats.blocks += blocks.length;
+      this.stats.modules++;
+    } catch (err) {
+      // A bug in the translator: keep running on the interpreter.
+      process.stderr.write(`nodevisor: translator: compiling ${blocks.length} blocks failed, interpreting from now on: ${(err as Error).message}\n`);
+      this.failed = true;
+      for (const b of blocks) b.valid = false;
+    }
+    this.stats.compileMs += performance.now() - t0;
+  }
+
+  // ---- the batch loop ----
+
+  runBatch(budget: number): PendingExit | undefined {
+    const c = this.cpu, s = c.s, m32 = this.m32;
+    c.exit = undefined;
+    let n = 0;
+    let head = true;
+    let translated = 0;
+    try {
+      while (n < budget) {
+        // As Cpu.runBatch does.
+        if (c.irqLine && (c.daif & 2) === 0) { takeIrq(c); c.eventRegister = true; head = true; }
+        else if (c.fiqLine && (c.daif & 1) === 0) { takeFiq(c); c.eventRegister = true; head = true; }
+        let untranslatable = false;
+        if (head) {
+          this.refreshEpoch();
+          const b = this.lookup(s.pcLo, s.pcHi);
+          if (b !== undefined && b !== null) {
+            // Checked in this epoch: translated code may now jump here directly.
+            const d = dispatchOffset(b.lo) >> 2;
+            m32[d] = b.lo; m32[d + 1] = b.hi; m32[d + 2] = this.epoch; m32[d + 3] = b.index;
+            // Run up to the next 1024-instruction boundary, where the timer is checked.
+            const room = Math.min(budget - n, 1024 - (n & 1023));
+            if (b.len <= room) {
+              m32[OFF_N >> 2] = s.n; m32[OFF_Z >> 2] = s.z; m32[OFF_C >> 2] = s.c; m32[OFF_V >> 2] = s.v;
+              let done: number;
+              try {
+                done = b.run!(b.index, room);
+              } catch (e) {
+                // A helper faulted or exited: the state is already the interpreter's.
+                const k = m32[OFF_DONE >> 2];
+                n += k;
+                translated += k;
+                if (e !== GUEST_EXCEPTION) throw e;
+                head = true;
+                continue;
+              }
+              s.pcLo = m32[OFF_PC >> 2]; s.pcHi = m32[(OFF_PC >> 2) + 1];
+              s.n = m32[OFF_N >> 2]; s.z = m32[OFF_Z >> 2]; s.c = m32[OFF_C >> 2]; s.v = m32[OFF_V >> 2];
+              if (done > 0) {
+                n += done;
+                translated += done;
+                if ((n & 1023) === 0 && this.tick()) break;
+                continue;
+              }
+            }
+          } else untranslatable = b === null;
+        }
+        n++;
+        try {
+          step(c);
+        } catch (e) {
+          if (e !== GUEST_EXCEPTION) throw e;
+          c.branched = true;
+        }
+        head = c.branched || untranslatable;
+        if ((n & 1023) === 0 && this.tick()) break;
+      }
+    } catch (e) {
+      if (e !== VM_EXIT) throw e;
+    } finally {
+      c.instructionsRetired += n;
+      this.stats.translatedInstructions += translated;
+    }
+    if (this.queue.length > 0 && ++this.waited >= this.maxWait) this.flush();
+    return c.exit;
+  }
+
+  /** Move to a new epoch when fetch translations or code pages changed since the last one. */
+  private refreshEpoch(): void {
+    const me = this.cpu.mmu.epoch, gen = this.code.generation;
+    if (me === this.seenMmuEpoch && gen === this.seenGeneration) return;
+    this.seenMmuEpoch = me;
+    this.seenGeneration = gen;
+    if (++this.epoch >= 0x40000000) { // wrap: forget every entry
+      this.m32.fill(0, OFF_DISPATCH >> 2, (OFF_DISPATCH >> 2) + DISPATCH_SIZE * 4);
+      this.epoch = 1;
+    }
+    this.m32[OFF_EPOCH >> 2] = this.epoch;
+  }
+
+  /** The every-1024-instructions point of the batch loop: profiler sample, timer check. */
+  private tick(): boolean {
+    const c = this.cpu;
+    if (c.profile !== undefined) c.profile.sample(c.s.pcLo, c.s.pcHi, c.el);
+    if (c.timerShouldExit()) {
+      c.exit = { reason: 2, syndrome: 0, va: 0n, pa: 0 };
+      return true;
+    }
+    return false;
+  }
+}

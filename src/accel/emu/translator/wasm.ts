@@ -1,0 +1,201 @@
+// A minimal WebAssembly binary writer: LEB128, opcodes, and a module builder with exactly
+// the sections the translator needs (types, imports, functions, table, globals, exports,
+// elements, code). The binary is produced directly; no text format is involved.
+
+export const I32 = 0x7f;
+export const I64 = 0x7e;
+export const FUNCREF = 0x70;
+const BLOCK_EMPTY = 0x40;
+
+export const Op = {
+  unreachable: 0x00, block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b, br: 0x0c, brIf: 0x0d,
+  return: 0x0f, call: 0x10, callIndirect: 0x11, drop: 0x1a, select: 0x1b,
+  localGet: 0x20, localSet: 0x21, localTee: 0x22, globalGet: 0x23, globalSet: 0x24,
+  i32Load: 0x28, i64Load: 0x29, i32Store: 0x36, i64Store: 0x37,
+  i32Const: 0x41, i64Const: 0x42,
+  i32Eqz: 0x45, i32Eq: 0x46, i32Ne: 0x47, i32LtS: 0x48, i32LtU: 0x49, i32GtS: 0x4a, i32GtU: 0x4b, i32GeS: 0x4e, i32GeU: 0x4f,
+  i64Eqz: 0x50, i64Eq: 0x51, i64Ne: 0x52, i64LtU: 0x54, i64GtU: 0x56, i64LeU: 0x58,
+  i32Clz: 0x67, i32Add: 0x6a, i32Sub: 0x6b, i32Mul: 0x6c, i32And: 0x71, i32Or: 0x72, i32Xor: 0x73,
+  i32Shl: 0x74, i32ShrS: 0x75, i32ShrU: 0x76, i32Rotr: 0x78,
+  i64Clz: 0x79, i64Add: 0x7c, i64Sub: 0x7d, i64Mul: 0x7e, i64And: 0x83, i64Or: 0x84, i64Xor: 0x85,
+  i64Shl: 0x86, i64ShrS: 0x87, i64ShrU: 0x88, i64Rotr: 0x8a,
+  i32WrapI64: 0xa7, i64ExtendI32S: 0xac, i64ExtendI32U: 0xad,
+  i32Extend8S: 0xc0, i32Extend16S: 0xc1, i64Extend8S: 0xc2, i64Extend16S: 0xc3, i64Extend32S: 0xc4,
+} as const;
+
+/** A growable byte buffer with LEB128 writers. */
+export class Bytes {
+  private buf = new Uint8Array(256);
+  length = 0;
+
+  private grow(extra: number): void {
+    let size = this.buf.length * 2;
+    while (size < this.length + extra) size *= 2;
+    const n = new Uint8Array(size);
+    n.set(this.buf.subarray(0, this.length));
+    this.buf = n;
+  }
+
+  byte(b: number): this {
+    if (this.length === this.buf.length) this.grow(1);
+    this.buf[this.length++] = b;
+    return this;
+  }
+
+  bytes(src: Uint8Array | number[]): this {
+    if (this.length + src.length > this.buf.length) this.grow(src.length);
+    this.buf.set(src, this.length);
+    this.length += src.length;
+    return this;
+  }
+
+  u32(v: number): this {
+    v >>>= 0;
+    do {
+      let b = v & 0x7f;
+      v >>>= 7;
+      if (v !== 0) b |= 0x80;
+      this.byte(b);
+    } while (v !== 0);
+    return this;
+  }
+
+  s32(v: number): this {
+    v |= 0;
+    for (;;) {
+      const b = v & 0x7f;
+      v >>= 7;
+      if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) return this.byte(b);
+      this.byte(b | 0x80);
+    }
+  }
+
+  s64(v: bigint): this {
+    // On two int32 halves: BigInt arithmetic per 7-bit group is slow.
+    let lo = Number(BigInt.asUintN(32, v)) | 0;
+    let hi = Number(BigInt.asIntN(32, v >> 32n));
+    for (;;) {
+      const b = lo & 0x7f;
+      lo = (lo >>> 7) | (hi << 25);
+      hi >>= 7;
+      if ((hi === 0 && lo === 0 && (b & 0x40) === 0) || (hi === -1 && lo === -1 && (b & 0x40) !== 0)) return this.byte(b);
+      this.byte(b | 0x80);
+    }
+  }
+
+  name(s: string): this {
+    const enc = new TextEncoder().encode(s);
+    return this.u32(enc.length).bytes(enc);
+  }
+
+  /** Append another buffer prefixed by its length (sections, function bodies). */
+  sized(b: Bytes): this {
+    this.u32(b.length);
+    return this.bytes(b.buf.subarray(0, b.length));
+  }
+
+  /** The bytes written so far, without copying (valid until the next write). */
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+
+  toUint8Array(): Uint8Array {
+    return this.buf.slice(0, this.length);
+  }
+}
+
+/** Instruction-level helpers over Bytes for function bodies. */
+export class Code extends Bytes {
+  op(o: number): this { return this.byte(o); }
+  i32(v: number): this { return this.byte(Op.i32Const).s32(v); }
+  i64(v: bigint): this { return this.byte(Op.i64Const).s64(v); }
+  get(l: number): this { return this.byte(Op.localGet).u32(l); }
+  set(l: number): this { return this.byte(Op.localSet).u32(l); }
+  tee(l: number): this { return this.byte(Op.localTee).u32(l); }
+  /** Loads and stores at a constant address: base 0 pushed by the caller, offset in the memarg. */
+  load32(offset: number): this { return this.byte(Op.i32Load).u32(2).u32(offset); }
+  load64(offset: number): this { return this.byte(Op.i64Load).u32(3).u32(offset); }
+  store32(offset: number): this { return this.byte(Op.i32Store).u32(2).u32(offset); }
+  store64(offset: number): this { return this.byte(Op.i64Store).u32(3).u32(offset); }
+  ifVoid(): this { return this.byte(Op.if).byte(BLOCK_EMPTY); }
+  ifResult(type: number): this { return this.byte(Op.if).byte(type); }
+  blockVoid(): this { return this.byte(Op.block).byte(BLOCK_EMPTY); }
+  loopVoid(): this { return this.byte(Op.loop).byte(BLOCK_EMPTY); }
+  call(f: number): this { return this.byte(Op.call).u32(f); }
+}
+
+export interface FuncType { params: number[]; results: number[] }
+
+export interface ModuleSpec {
+  types: FuncType[];
+  /** Imported functions (module "e"), by name and type index; they take indices 0.. */
+  importFuncs: { name: string; type: number }[];
+  /** Import the memory as e.mem. */
+  importMemory: boolean;
+  /** Import a function table as e.table (table 0; then `table` must be empty). */
+  importTable?: boolean;
+  /** Import this many mutable i32 globals as e.g0, e.g1... (they take indices 0..). */
+  importGlobals?: number;
+  /** Defined functions: type index, extra locals (grouped by type), body (without the final end). */
+  funcs: { type: number; locals: [count: number, type: number][]; body: Code }[];
+  /** Mutable i32 globals, initialised to 0. */
+  globals: number;
+  /** Exported defined functions: name and function index (imports count). */
+  exports: { name: string; func: number }[];
+  /** Function indices placed in table 0 from slot 0. */
+  table: number[];
+}
+
+export function buildModule(m: ModuleSpec): Uint8Array {
+  const out = new Bytes().bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+  const section = (id: number, body: Bytes) => { out.byte(id).sized(body); };
+
+  const types = new Bytes().u32(m.types.length);
+  for (const t of m.types) {
+    types.byte(0x60).u32(t.params.length).bytes(t.params).u32(t.results.length).bytes(t.results);
+  }
+  section(1, types);
+
+  const nGlobals = m.importGlobals ?? 0;
+  const imports = new Bytes().u32(m.importFuncs.length + (m.importMemory ? 1 : 0) + (m.importTable ? 1 : 0) + nGlobals);
+  for (let i = 0; i < nGlobals; i++) imports.name('e').name(`g${i}`).byte(0x03).byte(I32).byte(0x01);
+  if (m.importMemory) imports.name('e').name('mem').byte(0x02).byte(0x00).u32(1);
+  if (m.importTable) imports.name('e').name('table').byte(0x01).byte(FUNCREF).byte(0x00).u32(0);
+  for (const f of m.importFuncs) imports.name('e').name(f.name).byte(0x00).u32(f.type);
+  section(2, imports);
+
+  const funcs = new Bytes().u32(m.funcs.length);
+  for (const f of m.funcs) funcs.u32(f.type);
+  section(3, funcs);
+
+  if (m.table.length > 0) {
+    const table = new Bytes().u32(1).byte(FUNCREF).byte(0x01).u32(m.table.length).u32(m.table.length);
+    section(4, table);
+  }
+
+  if (m.globals > 0) {
+    const globals = new Bytes().u32(m.globals);
+    for (let i = 0; i < m.globals; i++) globals.byte(I32).byte(0x01).byte(Op.i32Const).s32(0).byte(Op.end);
+    section(6, globals);
+  }
+
+  const exports = new Bytes().u32(m.exports.length);
+  for (const e of m.exports) exports.name(e.name).byte(0x00).u32(e.func);
+  section(7, exports);
+
+  if (m.table.length > 0) {
+    const elems = new Bytes().u32(1).u32(0).byte(Op.i32Const).s32(0).byte(Op.end).u32(m.table.length);
+    for (const f of m.table) elems.u32(f);
+    section(9, elems);
+  }
+
+  const code = new Bytes().u32(m.funcs.length);
+  for (const f of m.funcs) {
+    const body = new Bytes().u32(f.locals.length);
+    for (const [count, type] of f.locals) body.u32(count).byte(type);
+    body.bytes(f.body.view()).byte(Op.end);
+    code.sized(body);
+  }
+  section(10, code);
+  return out.toUint8Array();
+}
