@@ -2,11 +2,7 @@
 // punching for virtio-blk, which Node's fs lacks. Every call runs on the libuv threadpool and
 // returns a Promise. Loaded lazily on first use; when it cannot be loaded the error names every
 // path tried and why, and callers fall back (virtio-fs: no xattrs; virtio-blk: DISCARD is a no-op).
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { constants } from 'node:os';
-import { join } from 'node:path';
-import { packageRoot } from '../accel/hvf/load.ts';
+import { addonCandidatePaths, errnoName, loadAddon, type AddonLoadOptions, type AddonSpec } from './native-addon.ts';
 
 export const HOSTFS_ADDON_NAME = 'nodevisor_hostfs';
 /** native/hostfs/addon.cc kAbiVersion; other versions are refused. */
@@ -40,8 +36,6 @@ export interface HostfsErrnoError extends Error {
   syscall: string;
 }
 
-const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
-
 export class HostfsUnavailableError extends Error {
   override readonly name = 'HostfsUnavailableError';
   constructor(readonly tried: string[]) {
@@ -49,36 +43,30 @@ export class HostfsUnavailableError extends Error {
   }
 }
 
-export interface HostfsLoadOptions {
-  platform?: string;
-  root?: string;
-  env?: Record<string, string | undefined>;
-  load?: (path: string) => unknown;
-  exists?: (path: string) => boolean;
-}
+export type HostfsLoadOptions = AddonLoadOptions;
+
+const HOSTFS: AddonSpec<NativeHostfs> = {
+  name: HOSTFS_ADDON_NAME,
+  dir: 'hostfs',
+  envVar: 'NODEVISOR_HOSTFS_ADDON',
+  abiVersion: HOSTFS_ABI_VERSION,
+  isAddon: (m): m is NativeHostfs => {
+    const x = m as Partial<NativeHostfs> | null;
+    return !!x && typeof x.getxattr === 'function' && typeof x.punchHole === 'function' && typeof x.abiVersion === 'number';
+  },
+  unavailable: (tried) => new HostfsUnavailableError(tried),
+};
 
 /** NODEVISOR_HOSTFS_ADDON, then native/hostfs's own build (scripts/install.cjs), then the package build/. */
 export function hostfsCandidatePaths(root: string, env: Record<string, string | undefined> = process.env): string[] {
-  const override = env.NODEVISOR_HOSTFS_ADDON;
-  const file = `${HOSTFS_ADDON_NAME}.node`;
-  return [
-    ...(override ? [override] : []),
-    join(root, 'native', 'hostfs', 'build', 'Release', file),
-    join(root, 'native', 'hostfs', 'build', 'Debug', file),
-    join(root, 'build', 'Release', file),
-  ];
-}
-
-function isNativeHostfs(m: unknown): m is NativeHostfs {
-  const x = m as Partial<NativeHostfs> | null;
-  return !!x && typeof x.getxattr === 'function' && typeof x.punchHole === 'function' && typeof x.abiVersion === 'number';
+  return addonCandidatePaths(HOSTFS, root, env);
 }
 
 /** Wraps each call so a rejection carries `code` (ENOENT...) next to the numeric errno. */
 function withCodes(m: NativeHostfs): NativeHostfs {
   const named = (e: unknown): never => {
     const x = e as Partial<HostfsErrnoError>;
-    if (typeof x?.errno === 'number' && !x.code) x.code = ERRNO_NAMES.get(x.errno) ?? `errno ${x.errno}`;
+    if (typeof x?.errno === 'number' && !x.code) x.code = errnoName(x.errno);
     throw e;
   };
   return {
@@ -91,8 +79,6 @@ function withCodes(m: NativeHostfs): NativeHostfs {
     punchHole: (fd, o, l) => m.punchHole(fd, o, l).catch(named),
   };
 }
-
-const oneLine = (s: string): string => s.replace(/\s*\n\s*/g, ' ');
 
 let cached: { addon: NativeHostfs } | { error: HostfsUnavailableError } | undefined;
 
@@ -123,33 +109,5 @@ export function tryLoadHostfs(opts: HostfsLoadOptions = {}): { addon: NativeHost
 }
 
 function loadUncached(opts: HostfsLoadOptions): NativeHostfs {
-  const platform = opts.platform ?? process.platform;
-  const paths = hostfsCandidatePaths(opts.root ?? packageRoot(), opts.env ?? process.env);
-  if (platform !== 'linux' && platform !== 'darwin') throw new HostfsUnavailableError([`nothing: the addon is built only on Linux and macOS, not ${platform}`]);
-  const exists = opts.exists ?? existsSync;
-  const load = opts.load ?? createRequire(import.meta.url);
-  const failures: string[] = [];
-  for (const path of paths) {
-    if (!exists(path)) {
-      failures.push(`${path} (missing)`);
-      continue;
-    }
-    let mod: unknown;
-    try {
-      mod = load(path);
-    } catch (e) {
-      failures.push(`${path} (${oneLine((e as Error).message)})`);
-      continue;
-    }
-    if (!isNativeHostfs(mod)) {
-      failures.push(`${path} (not the ${HOSTFS_ADDON_NAME} addon)`);
-      continue;
-    }
-    if (mod.abiVersion !== HOSTFS_ABI_VERSION) {
-      failures.push(`${path} (addon ABI ${mod.abiVersion}, expected ${HOSTFS_ABI_VERSION}: rebuild it)`);
-      continue;
-    }
-    return withCodes(mod);
-  }
-  throw new HostfsUnavailableError(failures);
+  return withCodes(loadAddon(HOSTFS, opts));
 }

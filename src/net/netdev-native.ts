@@ -2,11 +2,7 @@
 // itself (a Linux tap device, AF_UNIX SOCK_DGRAM sockets) and FramePort, which polls such an
 // fd on the main loop and calls back with each frame. Loaded lazily, only when a --net spec
 // needs it; when it cannot be loaded the error names every path tried and why.
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { constants } from 'node:os';
-import { join } from 'node:path';
-import { packageRoot } from '../accel/hvf/load.ts';
+import { addonCandidatePaths, errnoName, loadAddon, type AddonLoadOptions, type AddonSpec } from '../host/native-addon.ts';
 
 export const NETDEV_ADDON_NAME = 'nodevisor_netdev';
 /** native/netdev/addon.cc kAbiVersion; other versions are refused. */
@@ -56,12 +52,7 @@ export interface NativeNetdev {
   FramePort: new (fd: number, maxFrame: number, onFrame: (frame: Buffer) => void, onError: (e: NativeErrnoError) => void) => NativeFramePort;
 }
 
-const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
-
-/** The symbolic name of an errno on this platform (ENOENT...), or `errno N`. */
-export function errnoName(errno: number): string {
-  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
-}
+export { errnoName };
 
 export class NetdevUnavailableError extends Error {
   override readonly name = 'NetdevUnavailableError';
@@ -70,73 +61,34 @@ export class NetdevUnavailableError extends Error {
   }
 }
 
-export interface NetdevLoadOptions {
-  platform?: string;
-  /** The package root (default: this package's). */
-  root?: string;
-  env?: Record<string, string | undefined>;
-  load?: (path: string) => unknown;
-  exists?: (path: string) => boolean;
-}
+export type NetdevLoadOptions = AddonLoadOptions;
+
+const NETDEV: AddonSpec<NativeNetdev> = {
+  name: NETDEV_ADDON_NAME,
+  dir: 'netdev',
+  envVar: 'NODEVISOR_NETDEV_ADDON',
+  abiVersion: NETDEV_ABI_VERSION,
+  isAddon: (m): m is NativeNetdev => {
+    const x = m as Partial<NativeNetdev> | null;
+    return !!x && typeof x.openDgram === 'function' && typeof x.FramePort === 'function' && typeof x.abiVersion === 'number';
+  },
+  unavailable: (tried) => new NetdevUnavailableError(tried),
+};
 
 /**
  * Every path the loader looks at, in order: NODEVISOR_NETDEV_ADDON, then native/netdev's own
  * build (where scripts/install.cjs puts it), then the package build/ (a hand-run node-gyp).
  */
 export function netdevCandidatePaths(root: string, env: Record<string, string | undefined> = process.env): string[] {
-  const override = env.NODEVISOR_NETDEV_ADDON;
-  const file = `${NETDEV_ADDON_NAME}.node`;
-  return [
-    ...(override ? [override] : []),
-    join(root, 'native', 'netdev', 'build', 'Release', file),
-    join(root, 'native', 'netdev', 'build', 'Debug', file),
-    join(root, 'build', 'Release', file),
-  ];
+  return addonCandidatePaths(NETDEV, root, env);
 }
-
-function isNativeNetdev(m: unknown): m is NativeNetdev {
-  const x = m as Partial<NativeNetdev> | null;
-  return !!x && typeof x.openDgram === 'function' && typeof x.FramePort === 'function' && typeof x.abiVersion === 'number';
-}
-
-const oneLine = (s: string): string => s.replace(/\s*\n\s*/g, ' ');
 
 let cached: NativeNetdev | undefined;
 
 /** Loads the addon or throws NetdevUnavailableError listing each path and why it failed. */
 export function loadNetdev(opts: NetdevLoadOptions = {}): NativeNetdev {
-  const usingDefaults = Object.keys(opts).length === 0;
-  if (usingDefaults && cached) return cached;
-  const platform = opts.platform ?? process.platform;
-  const paths = netdevCandidatePaths(opts.root ?? packageRoot(), opts.env ?? process.env);
-  if (platform !== 'linux' && platform !== 'darwin') throw new NetdevUnavailableError([`nothing: the addon is built only on Linux and macOS, not ${platform}`]);
-  const exists = opts.exists ?? existsSync;
-  const load = opts.load ?? createRequire(import.meta.url);
-  const failures: string[] = [];
-  for (const path of paths) {
-    if (!exists(path)) {
-      failures.push(`${path} (missing)`);
-      continue;
-    }
-    let mod: unknown;
-    try {
-      mod = load(path);
-    } catch (e) {
-      failures.push(`${path} (${oneLine((e as Error).message)})`);
-      continue;
-    }
-    if (!isNativeNetdev(mod)) {
-      failures.push(`${path} (not the ${NETDEV_ADDON_NAME} addon)`);
-      continue;
-    }
-    if (mod.abiVersion !== NETDEV_ABI_VERSION) {
-      failures.push(`${path} (addon ABI ${mod.abiVersion}, expected ${NETDEV_ABI_VERSION}: rebuild it)`);
-      continue;
-    }
-    if (usingDefaults) cached = mod;
-    return mod;
-  }
-  throw new NetdevUnavailableError(failures);
+  if (Object.keys(opts).length > 0) return loadAddon(NETDEV, opts);
+  return (cached ??= loadAddon(NETDEV));
 }
 
 /** `SYSCALL SUBJECT: strerror (ENAME)` for an addon error; other errors as they are. */
