@@ -7,8 +7,8 @@ import { ExitReason, InterruptType, MemoryFlags, Reg, type Accelerator, type Vcp
 import { SysReg } from '../../src/accel/sysregs.ts';
 import { PL011_BASE, RAM_BASE } from '../../src/arch/arm64/layout.ts';
 import { allocateRam } from '../../src/memory/ram.ts';
-import { assembleRaw, findToolchain, type Toolchain } from '../helpers/aarch64-toolchain.ts';
-import { loadEmuAccelerator } from './diff/emu-host.ts';
+import { assembleRaw, type Toolchain } from '../helpers/aarch64-toolchain.ts';
+import { toolchainAndEmuOrSkip } from './diff/emu-host.ts';
 
 const RAM_SIZE = 1024 * 1024;
 const VBAR = RAM_BASE;
@@ -119,18 +119,7 @@ describe('software CPU: HVF exit semantics', function () {
   let guest: Guest | undefined;
 
   before(async function () {
-    const found = findToolchain();
-    if (!found.toolchain) {
-      console.warn(`skipping: ${found.reason}`);
-      this.skip();
-    }
-    tc = found.toolchain!;
-    const loaded = await loadEmuAccelerator();
-    if (!loaded.accelerator) {
-      console.warn(`skipping: ${loaded.reason}`);
-      this.skip();
-    }
-    accel = loaded.accelerator!;
+    ({ tc, accel } = await toolchainAndEmuOrSkip(this));
   });
 
   afterEach(async () => {

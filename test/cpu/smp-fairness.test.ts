@@ -6,8 +6,8 @@ import { MemoryFlags, Reg, type Accelerator, type Vcpu } from '../../src/accel/t
 import { SysReg } from '../../src/accel/sysregs.ts';
 import { RAM_BASE } from '../../src/arch/arm64/layout.ts';
 import { allocateRam } from '../../src/memory/ram.ts';
-import { assembleRaw, findToolchain, type Toolchain } from '../helpers/aarch64-toolchain.ts';
-import { loadEmuAccelerator } from './diff/emu-host.ts';
+import { assembleRaw, type Toolchain } from '../helpers/aarch64-toolchain.ts';
+import { toolchainAndEmuOrSkip } from './diff/emu-host.ts';
 import { BATCH_INSTRUCTIONS, EXIT_SLICE_COST, type EmuVcpu } from '../../src/accel/emu/vcpu.ts';
 
 const EXITER = RAM_BASE + 0x1000;
@@ -20,18 +20,7 @@ describe('software CPU: sharing the JS thread between vCPUs', function () {
   let accel: Accelerator;
 
   before(async function () {
-    const found = findToolchain();
-    if (!found.toolchain) {
-      console.warn(`skipping: ${found.reason}`);
-      this.skip();
-    }
-    tc = found.toolchain!;
-    const loaded = await loadEmuAccelerator();
-    if (!loaded.accelerator) {
-      console.warn(`skipping: ${loaded.reason}`);
-      this.skip();
-    }
-    accel = loaded.accelerator!;
+    ({ tc, accel } = await toolchainAndEmuOrSkip(this));
   });
 
   it('a vCPU that exits constantly still lets a busy peer and the event loop run', async () => {

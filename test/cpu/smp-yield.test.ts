@@ -6,8 +6,8 @@ import { ExitReason, MemoryFlags, Reg, type Accelerator, type Vcpu } from '../..
 import { SysReg } from '../../src/accel/sysregs.ts';
 import { RAM_BASE } from '../../src/arch/arm64/layout.ts';
 import { allocateRam } from '../../src/memory/ram.ts';
-import { assembleRaw, findToolchain, type Toolchain } from '../helpers/aarch64-toolchain.ts';
-import { loadEmuAccelerator } from './diff/emu-host.ts';
+import { assembleRaw, type Toolchain } from '../helpers/aarch64-toolchain.ts';
+import { toolchainAndEmuOrSkip } from './diff/emu-host.ts';
 import { BATCH_INSTRUCTIONS, type EmuVcpu } from '../../src/accel/emu/vcpu.ts';
 
 const RAM_SIZE = 1024 * 1024;
@@ -35,18 +35,7 @@ describe('software CPU: YIELD with several vCPUs', function () {
   let accel: Accelerator;
 
   before(async function () {
-    const found = findToolchain();
-    if (!found.toolchain) {
-      console.warn(`skipping: ${found.reason}`);
-      this.skip();
-    }
-    tc = found.toolchain!;
-    const loaded = await loadEmuAccelerator();
-    if (!loaded.accelerator) {
-      console.warn(`skipping: ${loaded.reason}`);
-      this.skip();
-    }
-    accel = loaded.accelerator!;
+    ({ tc, accel } = await toolchainAndEmuOrSkip(this));
   });
 
   async function setUp(cpus: number): Promise<{ vcpus: Vcpu[]; destroy: () => Promise<void> }> {

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Accelerator } from '../../../src/accel/types.ts';
+import { findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
 import type { EmuRunOptions, EmuRunResult, IdRegisters } from './emu-runner.ts';
 
 const ACCEL_URL = new URL('../../../src/accel/emu/accelerator.ts', import.meta.url);
@@ -20,6 +21,24 @@ export async function loadEmuAccelerator(): Promise<{ accelerator?: Accelerator;
   } catch (e) {
     return { reason: `cannot load the software CPU: ${(e as Error).message}` };
   }
+}
+
+/**
+ * For a suite's before hook: the cross toolchain and the software CPU, or the suite is skipped
+ * (with the reason on stderr) where either is missing.
+ */
+export async function toolchainAndEmuOrSkip(ctx: Mocha.Context): Promise<{ tc: Toolchain; accel: Accelerator }> {
+  const found = findToolchain();
+  if (!found.toolchain) {
+    console.warn(`skipping: ${found.reason}`);
+    ctx.skip();
+  }
+  const loaded = await loadEmuAccelerator();
+  if (!loaded.accelerator) {
+    console.warn(`skipping: ${loaded.reason}`);
+    ctx.skip();
+  }
+  return { tc: found.toolchain!, accel: loaded.accelerator! };
 }
 
 export function emuAvailable(): string | undefined {
