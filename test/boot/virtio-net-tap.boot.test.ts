@@ -6,8 +6,8 @@ import { DEVICE_TEST_CMDLINE } from '../helpers/boot-cmdline.ts';
 import { expect } from 'chai';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
-import { findDefaultGuest } from '../../src/guest/cache.ts';
+import { requireDefaultGuest } from '../helpers/default-guest.ts';
+import { talkToGuest } from '../helpers/guest-tcp.ts';
 import { RunStatusFilter, buildRunCmdline } from '../../src/cli/run-protocol.ts';
 import { runMachine } from '../../src/vmm/machine.ts';
 import { SerialPort } from '../../src/devices/serial-backend.ts';
@@ -26,31 +26,12 @@ function tapUnavailable(): string {
   }
 }
 
-async function talkToGuest(host: string, port: number, message: string, deadline: number): Promise<string> {
-  while (Date.now() < deadline) {
-    const got = await new Promise<string>((resolve) => {
-      const c = connect({ host, port, allowHalfOpen: true });
-      let data = '';
-      c.on('data', (d) => {
-        data += d.toString();
-        c.end();
-      });
-      c.on('connect', () => c.write(message));
-      c.on('error', () => undefined);
-      c.on('close', () => resolve(data));
-    });
-    if (got) return got;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  throw new Error('the guest never answered on the tap link');
-}
-
 describe('virtio-net on a tap device on the software CPU @boot', function () {
   this.timeout(20 * 60_000);
 
   it('pings the host through the tap and answers a TCP connection from the host', async function () {
-    const guest = findDefaultGuest();
-    const reason = guest ? tapUnavailable() : 'no default guest (run `nodevisor guest build`)';
+    const guest = requireDefaultGuest(this);
+    const reason = tapUnavailable();
     if (reason) {
       console.log(`      skipped: ${reason}`);
       this.skip();
@@ -73,7 +54,7 @@ describe('virtio-net on a tap device on the software CPU @boot', function () {
     let talk: Promise<string> | undefined;
     port.onOutput((b) => {
       stdout += Buffer.from(filter.push(b)).toString('latin1');
-      if (!talk && stdout.includes('NC-READY')) talk = talkToGuest('10.77.0.15', 8080, fromHost, Date.now() + 5 * 60_000);
+      if (!talk && stdout.includes('NC-READY')) talk = talkToGuest('10.77.0.15', 8080, fromHost, Date.now() + 5 * 60_000, 'on the tap link');
     });
     // The device opens (and so creates the tap) during boot; configure the host side as soon
     // as it exists, before the guest's script runs.
@@ -87,7 +68,7 @@ describe('virtio-net on a tap device on the software CPU @boot', function () {
     const started = Date.now();
     try {
       const exit = await runMachine({
-        kernel: guest!.kernel, initrd: guest!.initrd, cmdline, memoryBytes: 256 << 20, cpus: 1, accel: 'emu', console: port, noReboot: true,
+        kernel: guest.kernel, initrd: guest.initrd, cmdline, memoryBytes: 256 << 20, cpus: 1, accel: 'emu', console: port, noReboot: true,
         net: [`tap,ifname=${ifname}`],
       });
       port.flush();

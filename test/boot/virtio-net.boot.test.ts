@@ -6,8 +6,9 @@ import { DEVICE_TEST_CMDLINE } from '../helpers/boot-cmdline.ts';
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
-import { connect, createServer, type AddressInfo } from 'node:net';
-import { findDefaultGuest } from '../../src/guest/cache.ts';
+import { createServer, type AddressInfo } from 'node:net';
+import { requireDefaultGuest } from '../helpers/default-guest.ts';
+import { talkToGuest } from '../helpers/guest-tcp.ts';
 import { RunStatusFilter, buildRunCmdline } from '../../src/cli/run-protocol.ts';
 import { runMachine } from '../../src/vmm/machine.ts';
 import { SerialPort } from '../../src/devices/serial-backend.ts';
@@ -20,36 +21,11 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Connect through the forward until the guest's listener answers; returns what it sent. */
-async function talkToGuest(port: number, message: string, deadline: number): Promise<string> {
-  while (Date.now() < deadline) {
-    const got = await new Promise<string>((resolve) => {
-      const c = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-      let data = '';
-      c.on('data', (d) => {
-        data += d.toString();
-        c.end();
-      });
-      c.on('connect', () => c.write(message));
-      c.on('error', () => undefined);
-      c.on('close', () => resolve(data));
-    });
-    if (got) return got;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  throw new Error('the guest never answered through the port forward');
-}
-
 describe('virtio-net with the user network on the software CPU @boot', function () {
   this.timeout(20 * 60_000);
 
   it('leases an address by DHCP, fetches from the host over TCP NAT, answers through hostfwd', async function () {
-    const guest = findDefaultGuest();
-    if (!guest) {
-      if (process.env.CI) throw new Error('the default guest is missing: `nodevisor guest build` failed in .ci/run');
-      console.log('      skipped: no default guest (run `nodevisor guest build`)');
-      this.skip();
-    }
+    const guest = requireDefaultGuest(this);
     const body = `file from the host ${randomBytes(6).toString('hex')}`;
     const http = createHttpServer((req, res) => {
       if (req.url === '/hello.txt') res.end(body);
@@ -91,12 +67,12 @@ describe('virtio-net with the user network on the software CPU @boot', function 
     let talk: Promise<string> | undefined;
     port.onOutput((b) => {
       stdout += Buffer.from(filter.push(b)).toString('latin1');
-      if (!talk && stdout.includes('NC-READY')) talk = talkToGuest(fwdPort, fromHost, Date.now() + 5 * 60_000);
+      if (!talk && stdout.includes('NC-READY')) talk = talkToGuest('127.0.0.1', fwdPort, fromHost, Date.now() + 5 * 60_000, 'through the port forward');
     });
     const started = Date.now();
     try {
       const exit = await runMachine({
-        kernel: guest!.kernel, initrd: guest!.initrd, cmdline, memoryBytes: 256 << 20, cpus: 1, accel: 'emu', console: port, noReboot: true,
+        kernel: guest.kernel, initrd: guest.initrd, cmdline, memoryBytes: 256 << 20, cpus: 1, accel: 'emu', console: port, noReboot: true,
         net: [`user,hostfwd=tcp:127.0.0.1:${fwdPort}-:8080`],
       });
       port.flush();
