@@ -56,6 +56,20 @@ async function guest(code: Uint8Array, mmu = false, translate = true): Promise<G
   return { vcpu, ram, dv, tier: (vcpu as EmuVcpu).cpu.tier as Translator };
 }
 
+/** Guest code: call x5 thirty times adding each x0 into x1, then `hvc #n`. */
+const callThirtyTimes = (n: number): string => `mov x2, #30
+    ${n}: blr x5
+      add x1, x1, x0
+      subs x2, x2, #1
+      b.ne ${n}b
+      hvc #${n}`;
+
+/** Writes `movz x0, #imm; ret` at guest-physical `pa` behind the guest's back, as DMA would. */
+function putReturnImm(g: Guest, pa: number, imm: number): void {
+  g.dv.setUint32(pa - RAM_BASE, (0xd2800000 | (imm << 5)) >>> 0, true);
+  g.dv.setUint32(pa - RAM_BASE + 4, 0xd65f03c0, true);
+}
+
 async function toHvc(g: Guest, imm: number): Promise<bigint> {
   const exit = await g.vcpu.run();
   expect(exit.reason).to.equal(ExitReason.Exception);
@@ -118,24 +132,14 @@ describe('translation tier: invalidation', function () {
     const code = assembleRaw(tc, `
       mov x1, #0
       ldr x5, =${RAM_BASE + 0x8000}
-      mov x2, #30
-    1: blr x5
-      add x1, x1, x0
-      subs x2, x2, #1
-      b.ne 1b
-      hvc #1
+      ${callThirtyTimes(1)}
       ic iallu
       dsb ish
       isb
-      mov x2, #30
-    2: blr x5
-      add x1, x1, x0
-      subs x2, x2, #1
-      b.ne 2b
-      hvc #2
+      ${callThirtyTimes(2)}
       .ltorg`);
     const g = await guest(code);
-    const fn = (imm: number) => { g.dv.setUint32(0x8000, (0xd2800000 | (imm << 5)) >>> 0, true); g.dv.setUint32(0x8004, 0xd65f03c0, true); };
+    const fn = (imm: number) => putReturnImm(g, RAM_BASE + 0x8000, imm);
     fn(1);
     expect(await toHvc(g, 1)).to.equal(30n);
     const before = g.tier.stats.blocks;
@@ -148,26 +152,16 @@ describe('translation tier: invalidation', function () {
     const code = assembleRaw(tc, `
       mov x1, #0
       ldr x5, =${REMAPPED_VA}
-      mov x2, #30
-    1: blr x5
-      add x1, x1, x0
-      subs x2, x2, #1
-      b.ne 1b
-      hvc #1
+      ${callThirtyTimes(1)}
       tlbi vmalle1               // the VA is no longer in the TLB
       dsb ish
       ic ivau, x5
       dsb ish
       isb
-      mov x2, #30
-    2: blr x5
-      add x1, x1, x0
-      subs x2, x2, #1
-      b.ne 2b
-      hvc #2
+      ${callThirtyTimes(2)}
       .ltorg`);
     const g = await guest(code, true);
-    const put = (imm: number) => { g.dv.setUint32(0x20_0000, (0xd2800000 | (imm << 5)) >>> 0, true); g.dv.setUint32(0x20_0004, 0xd65f03c0, true); };
+    const put = (imm: number) => putReturnImm(g, RAM_BASE + 0x20_0000, imm);
     put(1);
     expect(await toHvc(g, 1)).to.equal(30n);
     const pages = (g.tier as unknown as { code: { pageCount: number; fullDrops: number } }).code;
@@ -182,28 +176,17 @@ describe('translation tier: invalidation', function () {
       mov x1, #0
       ldr x5, =${REMAPPED_VA}
       ldr x6, =${L1_TABLE}
-      mov x2, #30
-    1: blr x5
-      add x1, x1, x0
-      subs x2, x2, #1
-      b.ne 1b
-      hvc #1
+      ${callThirtyTimes(1)}
       msr ttbr0_el1, x6          // same table and ASID; its L1 entry now points at table B
       tlbi vmalle1
       dsb ish
       isb
-      mov x2, #30
-    2: blr x5
-      add x1, x1, x0
-      subs x2, x2, #1
-      b.ne 2b
-      hvc #2
+      ${callThirtyTimes(2)}
       .ltorg`);
     for (const translate of [true, false]) {
       const g = await guest(code, true, translate);
-      const put = (pa: number, imm: number) => { g.dv.setUint32(pa - RAM_BASE, (0xd2800000 | (imm << 5)) >>> 0, true); g.dv.setUint32(pa - RAM_BASE + 4, 0xd65f03c0, true); };
-      put(RAM_BASE + 0x20_0000, 1);
-      put(RAM_BASE + 0x60_0000, 7);
+      putReturnImm(g, RAM_BASE + 0x20_0000, 1);
+      putReturnImm(g, RAM_BASE + 0x60_0000, 7);
       expect(await toHvc(g, 1)).to.equal(30n);
       g.dv.setBigUint64(L1_TABLE - RAM_BASE + 8, BigInt(L2_B) | 3n, true);
       expect(await toHvc(g, 2)).to.equal(30n + 210n);
