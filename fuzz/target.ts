@@ -116,4 +116,13 @@ export class InputReader {
   u64(): bigint {
     return BigInt(this.u32()) | (BigInt(this.u32()) << 32n);
   }
+  bytes(n: number): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push(this.u8());
+    return out;
+  }
+  /** What has not been read yet (a structured program's raw hostile tail). */
+  rest(): Uint8Array {
+    return this.b.subarray(Math.min(this.off, this.b.length));
+  }
 }

@@ -7,16 +7,16 @@
 // harness invariants, an exception the device caught and logged ("queue N: ...") is a finding.
 import { ConsolePorts } from '../../src/devices/virtio/console/port.ts';
 import { VirtioConsole } from '../../src/devices/virtio/console/device.ts';
-import type { FuzzTarget } from '../target.ts';
+import { InputReader, type FuzzTarget } from '../target.ts';
 import { FuzzInvariantError, runVirtioProgram, turns } from './virtio-harness.ts';
-import { Cursor, ProgramBuilder, catchingLogger, u16, u32, type Desc } from './virtio-program.ts';
+import { ProgramBuilder, catchingLogger, u16, u32, type Desc } from './virtio-program.ts';
 import { virtioSeeds } from './virtio-seeds.ts';
 
 const CTRL_RX = 2, CTRL_TX = 3;
 const PORT_RX = [0, 4], PORT_TX = [1, 5];
 const STEP_BUDGET = 56;
 
-function structured(c: Cursor, queues: number): Uint8Array {
+function structured(c: InputReader, queues: number): Uint8Array {
   const p = new ProgramBuilder(queues);
   p.session(c.u8() % 4 === 0 ? c.u32() : 0xffff_ffff);
   for (let i = 0; i < 3; i++) p.chain(CTRL_RX, [{ off: p.buffer(), len: c.u8() % 8 === 0 ? c.u8() % 12 : 64, writable: true }]);
@@ -76,7 +76,7 @@ export const virtioConsoleTarget: FuzzTarget = {
       port.write(Buffer.from('host data for the guest\n'));
     }
     const device = new VirtioConsole({ ports, log: catchingLogger('virtio-console', caught), size: { cols: 80, rows: 24 } });
-    const c = new Cursor(input);
+    const c = new InputReader(input);
     const program = c.u8() & 0x80 ? structured(c, device.queueMaxSizes.length) : input;
     await runVirtioProgram(program, { device, settle: () => turns(2) });
     for (const port of ports.list) port.destroy();

@@ -9,10 +9,10 @@
 // the device's counters agree with what the backend sent and delivered.
 import type { NetBackend } from '../../src/net/backend.ts';
 import { MAX_TX_FRAME, NET_HDR_BYTES, VirtioNet } from '../../src/devices/virtio/net/device.ts';
-import type { FuzzTarget } from '../target.ts';
+import { InputReader, type FuzzTarget } from '../target.ts';
 import { FuzzInvariantError, runVirtioProgram, turns } from './virtio-harness.ts';
 import { virtioSeeds } from './virtio-seeds.ts';
-import { Cursor, ProgramBuilder, u16 } from './virtio-program.ts';
+import { ProgramBuilder, u16 } from './virtio-program.ts';
 
 const STEP_BUDGET = 56;
 const RX = 0, TX = 1;
@@ -39,7 +39,7 @@ class LoopbackBackend implements NetBackend {
   async close(): Promise<void> {}
 }
 
-function txChain(p: ProgramBuilder, c: Cursor): void {
+function txChain(p: ProgramBuilder, c: InputReader): void {
   const flags = c.u8() & 3 ? c.u8() & 3 : c.u8();
   const gso = c.u8() & 7 ? 0 : c.u8();
   const frameLen = c.u8() & 3 ? 14 + (c.u8() % 160) : c.u8();
@@ -58,7 +58,7 @@ function txChain(p: ProgramBuilder, c: Cursor): void {
   p.notify(TX);
 }
 
-function structured(c: Cursor, queues: number): { program: Uint8Array; injections: number[] } {
+function structured(c: InputReader, queues: number): { program: Uint8Array; injections: number[] } {
   const p = new ProgramBuilder(queues);
   const injections: number[] = [];
   p.session(c.u8() % 4 === 0 ? c.u32() : 0xffff_ffff);
@@ -88,7 +88,7 @@ export const virtioNetTarget: FuzzTarget = {
   name: 'virtio-net',
   seeds: virtioSeeds,
   async run(input) {
-    const c = new Cursor(input);
+    const c = new InputReader(input);
     const backend = new LoopbackBackend((input[1] ?? 0) % 2 === 0);
     const device = new VirtioNet({ mac: Uint8Array.of(0x52, 0x54, 0, 0x12, 0x34, 0x56), backend, log: { warn: () => undefined, debug: () => undefined } });
     const { program, injections } = c.u8() & 0x80 ? structured(c, device.queueMaxSizes.length) : { program: input, injections: [4000, 60, 70000] };

@@ -1,37 +1,11 @@
-// Structured virtio driver programs for the fuzz harness: a cursor over the fuzz input, a
-// builder that emits harness ops (negotiate, queue setup, chains, notifies) and a logger that
-// flags exceptions a device caught. Shared by the console and vsock targets.
+// Structured virtio driver programs for the fuzz harness: a builder that emits harness ops
+// (negotiate, queue setup, chains, notifies) and a logger that flags exceptions a device
+// caught. Shared by the console, vsock and net targets.
 import type { DeviceLogger } from '../../src/devices/virtio/device.ts';
 import { Op } from './virtio-harness.ts';
 
 export const u16 = (v: number): number[] => [v & 0xff, (v >> 8) & 0xff];
 export const u32 = (v: number): number[] => [...u16(v & 0xffff), ...u16(v >>> 16)];
-
-/** Little-endian cursor over an input whose position is visible (for the raw tail). */
-export class Cursor {
-  off = 0;
-  constructor(readonly b: Uint8Array) {}
-  get done(): boolean {
-    return this.off >= this.b.length;
-  }
-  u8(): number {
-    return this.off < this.b.length ? this.b[this.off++] : 0;
-  }
-  u16(): number {
-    return this.u8() | (this.u8() << 8);
-  }
-  u32(): number {
-    return (this.u16() | (this.u16() << 16)) >>> 0;
-  }
-  bytes(n: number): number[] {
-    const out: number[] = [];
-    for (let i = 0; i < n; i++) out.push(this.u8());
-    return out;
-  }
-  rest(): Uint8Array {
-    return this.b.subarray(Math.min(this.off, this.b.length));
-  }
-}
 
 export interface Desc {
   /** Offset into the harness data area. */

@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VirtioVsock } from '../../src/devices/virtio/vsock/device.ts';
 import { HDR_SIZE } from '../../src/devices/virtio/vsock/packet.ts';
-import type { FuzzTarget } from '../target.ts';
+import { InputReader, type FuzzTarget } from '../target.ts';
 import { FuzzInvariantError, runVirtioProgram, turns } from './virtio-harness.ts';
 import { virtioSeeds } from './virtio-seeds.ts';
-import { Cursor, ProgramBuilder, catchingLogger } from './virtio-program.ts';
+import { ProgramBuilder, catchingLogger } from './virtio-program.ts';
 
 const SERVED = 1024;
 const UNSERVED = 1025;
@@ -43,7 +43,7 @@ const u16 = (v: number): number[] => [v & 0xff, (v >> 8) & 0xff];
 const u32 = (v: number): number[] => [...u16(v & 0xffff), ...u16(v >>> 16)];
 const u64 = (v: number): number[] => [...u32(v >>> 0), ...u32(Math.floor(v / 0x1_0000_0000))];
 
-function packet(c: Cursor): number[] {
+function packet(c: InputReader): number[] {
   const sel = <T>(xs: readonly T[], raw: () => T): T => (c.u8() & 7 ? xs[c.u8() % xs.length] : raw());
   const payload = c.bytes(c.u8() % 8 === 0 ? c.u8() : c.u8() % 16);
   const hdr = [
@@ -61,7 +61,7 @@ function packet(c: Cursor): number[] {
   return [...hdr, ...payload];
 }
 
-function structured(c: Cursor, queues: number): Uint8Array {
+function structured(c: InputReader, queues: number): Uint8Array {
   const p = new ProgramBuilder(queues);
   p.session(c.u8() % 4 === 0 ? c.u32() : 0xffff_ffff);
   for (let i = 0; i < 4; i++) p.chain(0, [{ off: p.buffer(), len: c.u8() % 8 === 0 ? c.u8() % 64 : 512, writable: true }]);
@@ -111,7 +111,7 @@ export const virtioVsockTarget: FuzzTarget = {
   async run(input) {
     const caught: string[] = [];
     const device = await VirtioVsock.open({ guestCid: GUEST_CID, ports: await hostPorts(), log: catchingLogger('virtio-vsock', caught) });
-    const c = new Cursor(input);
+    const c = new InputReader(input);
     const program = c.u8() & 0x80 ? structured(c, device.queueMaxSizes.length) : input;
     await runVirtioProgram(program, { device, settle: () => turns(4), dispose: () => device.close() });
     if (caught.length) throw new FuzzInvariantError(`device caught: ${caught[0]}`);

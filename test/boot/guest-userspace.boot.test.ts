@@ -12,21 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireDefaultGuest } from '../helpers/default-guest.ts';
 import { findToolchain, runOnQemu } from '../helpers/aarch64-toolchain.ts';
-
-function runCli(args: string[], timeoutMs: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['bin/nodevisor.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
+import { runCli } from '../helpers/cli-run.ts';
 
 /** The program's lines, without the timing-dependent "info:" ones. */
 const compared = (out: string) => out.split('\n').map((l) => l.trimEnd()).filter((l) => l && !l.startsWith('info:'));
