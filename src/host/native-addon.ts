@@ -3,10 +3,28 @@
 // that checks the module's shape and ABI version and, when nothing loads, names every path
 // tried and why. The netdev and hostfs loaders are this with their own names and checks.
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { join } from 'node:path';
-import { packageRoot } from '../accel/hvf/load.ts';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The package root: the nearest ancestor with nodevisor's package.json (works from src/ and dist/). */
+export function packageRoot(start: string = dirname(fileURLToPath(import.meta.url))): string {
+  let dir = start;
+  for (;;) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        if ((JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'nodevisor') return dir;
+      } catch {
+        // unreadable manifest: keep walking
+      }
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return start;
+    dir = parent;
+  }
+}
 
 export interface AddonLoadOptions {
   platform?: string;
@@ -44,16 +62,20 @@ export function addonCandidatePaths(spec: Pick<AddonSpec<never>, 'name' | 'dir' 
 
 const oneLine = (s: string): string => s.replace(/\s*\n\s*/g, ' ');
 
-/** Loads the first candidate that is this addon at this ABI, or throws spec.unavailable(reasons). */
-export function loadAddon<T extends { abiVersion: number }>(spec: AddonSpec<T>, opts: AddonLoadOptions = {}): T {
-  const platform = opts.platform ?? process.platform;
-  const paths = addonCandidatePaths(spec, opts.root ?? packageRoot(), opts.env ?? process.env);
-  if (platform !== 'linux' && platform !== 'darwin') throw spec.unavailable([`nothing: the addon is built only on Linux and macOS, not ${platform}`]);
-  const exists = opts.exists ?? existsSync;
-  const load = opts.load ?? createRequire(import.meta.url);
+/**
+ * Tries `paths` in order and returns the first module that is the named addon at `abiVersion`,
+ * or every path with why it was passed over (missing, failed to load, not the addon, other ABI).
+ * A path ending in `*.node` is a pattern nothing matched: missing.
+ */
+export function probeAddonPaths<T extends { abiVersion: number }>(
+  paths: string[],
+  want: { name: string; abiVersion: number; isAddon(m: unknown): m is T },
+  exists: (path: string) => boolean,
+  load: (path: string) => unknown,
+): { path: string; mod: T } | { failures: string[] } {
   const failures: string[] = [];
   for (const path of paths) {
-    if (!exists(path)) {
+    if (path.endsWith('*.node') || !exists(path)) {
       failures.push(`${path} (missing)`);
       continue;
     }
@@ -64,17 +86,27 @@ export function loadAddon<T extends { abiVersion: number }>(spec: AddonSpec<T>, 
       failures.push(`${path} (${oneLine((e as Error).message)})`);
       continue;
     }
-    if (!spec.isAddon(mod)) {
-      failures.push(`${path} (not the ${spec.name} addon)`);
+    if (!want.isAddon(mod)) {
+      failures.push(`${path} (not the ${want.name} addon)`);
       continue;
     }
-    if (mod.abiVersion !== spec.abiVersion) {
-      failures.push(`${path} (addon ABI ${mod.abiVersion}, expected ${spec.abiVersion}: rebuild it)`);
+    if (mod.abiVersion !== want.abiVersion) {
+      failures.push(`${path} (addon ABI ${mod.abiVersion}, expected ${want.abiVersion}: rebuild it)`);
       continue;
     }
-    return mod;
+    return { path, mod };
   }
-  throw spec.unavailable(failures);
+  return { failures };
+}
+
+/** Loads the first candidate that is this addon at this ABI, or throws spec.unavailable(reasons). */
+export function loadAddon<T extends { abiVersion: number }>(spec: AddonSpec<T>, opts: AddonLoadOptions = {}): T {
+  const platform = opts.platform ?? process.platform;
+  const paths = addonCandidatePaths(spec, opts.root ?? packageRoot(), opts.env ?? process.env);
+  if (platform !== 'linux' && platform !== 'darwin') throw spec.unavailable([`nothing: the addon is built only on Linux and macOS, not ${platform}`]);
+  const found = probeAddonPaths(paths, spec, opts.exists ?? existsSync, opts.load ?? createRequire(import.meta.url));
+  if ('failures' in found) throw spec.unavailable(found.failures);
+  return found.mod;
 }
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));

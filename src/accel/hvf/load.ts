@@ -3,10 +3,12 @@
 // (build/Release, build/Debug), then prebuilds/<platform>-<arch>/*.node (prebuildify
 // --napi output; N-API binaries need no ABI tag). NODEVISOR_HVF_ADDON overrides the list.
 import { createRequire } from 'node:module';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { HvfUnavailableError } from './errors.ts';
+import { packageRoot, probeAddonPaths } from '../../host/native-addon.ts';
+
+export { packageRoot };
 import { NATIVE_ABI_VERSION, type NativeHvf } from './native.ts';
 
 export const ADDON_NAME = 'nodevisor_hvf';
@@ -23,23 +25,6 @@ export interface LoadOptions {
   list?: (dir: string) => string[];
 }
 
-/** The package root: the nearest ancestor with nodevisor's package.json (works from src/ and dist/). */
-export function packageRoot(start: string = dirname(fileURLToPath(import.meta.url))): string {
-  let dir = start;
-  for (;;) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest)) {
-      try {
-        if ((JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'nodevisor') return dir;
-      } catch {
-        // unreadable manifest: keep walking
-      }
-    }
-    const parent = dirname(dir);
-    if (parent === dir) return start;
-    dir = parent;
-  }
-}
 
 /** Every path the loader looks at, in order. */
 export function candidatePaths(root: string, platform: string, arch: string, opts: Pick<LoadOptions, 'env' | 'list'> = {}): string[] {
@@ -86,34 +71,11 @@ export function resolveHvfAddon(opts: LoadOptions = {}): { path: string; native:
       paths,
     );
   }
-  const exists = opts.exists ?? existsSync;
-  const load = opts.load ?? createRequire(import.meta.url);
-  const failures: string[] = [];
-  for (const path of paths) {
-    if (path.endsWith('*.node') || !exists(path)) {
-      failures.push(`${path} (missing)`);
-      continue;
-    }
-    let mod: unknown;
-    try {
-      mod = load(path);
-    } catch (e) {
-      failures.push(`${path} (${(e as Error).message})`);
-      continue;
-    }
-    if (!isNativeHvf(mod)) {
-      failures.push(`${path} (not the nodevisor_hvf addon)`);
-      continue;
-    }
-    if (mod.abiVersion !== NATIVE_ABI_VERSION) {
-      failures.push(`${path} (addon ABI ${mod.abiVersion}, expected ${NATIVE_ABI_VERSION}: rebuild it)`);
-      continue;
-    }
-    return { path, native: mod };
-  }
+  const found = probeAddonPaths(paths, { name: 'nodevisor_hvf', abiVersion: NATIVE_ABI_VERSION, isAddon: isNativeHvf }, opts.exists ?? existsSync, opts.load ?? createRequire(import.meta.url));
+  if ('mod' in found) return { path: found.path, native: found.mod };
   throw new HvfUnavailableError(
     `${platform}-${arch}`,
     'no loadable nodevisor_hvf addon was found; build it with `npx node-gyp rebuild` (needs Xcode command line tools) or reinstall to get the prebuilt binary',
-    failures,
+    found.failures,
   );
 }
