@@ -157,7 +157,7 @@ export class Cpu {
     this.el = el >= 1 ? 1 : 0;
     this.spsel = el === 0 ? 0 : v & 1;
     this.loadSp();
-    this.mmu.fetchInvalidate();
+    this.mmu.privilegeChanged();
   }
 
   /**

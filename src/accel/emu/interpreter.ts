@@ -25,7 +25,8 @@ export function step(c: Cpu): void {
   }
 }
 
-function execute(c: Cpu, s: CpuState, insn: number): void {
+/** Execute one instruction whose PC is already in s.pc and curPc (also the translator's fallback). */
+export function execute(c: Cpu, s: CpuState, insn: number): void {
   switch ((insn >>> 25) & 0xf) {
     case 0x8: case 0x9: return dpImmediate(c, s, insn);
     case 0xa: case 0xb: return branchSystem(c, s, insn);

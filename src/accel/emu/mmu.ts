@@ -78,8 +78,13 @@ export class Mmu implements VirtualMemory {
     this.fTag = -1; this.epoch++;
   }
 
-  fetchInvalidate(): void {
-    this.fTag = -1; this.epoch++;
+  /**
+   * EL changed: the fetch cache holds an EL-dependent permission. Translations stay as they
+   * are, so no epoch bump (the tier keys its dispatch entries by EL itself); exception entry
+   * and return are far too frequent for every one to send translated code back to the lookup.
+   */
+  privilegeChanged(): void {
+    this.fTag = -1;
   }
 
   /** Recompute cached translation controls after an MSR to SCTLR/TCR/TTBRx. */
@@ -201,7 +206,9 @@ export class Mmu implements VirtualMemory {
 
   /** IC IALLU/IALLUIS (all) or IC IVAU hi:lo: drop cached fetches and translated code. */
   icInvalidate(all: boolean, lo: number, hi: number): void {
-    this.fTag = -1; this.epoch++;
+    // Fetch translations are unaffected; translated code is dropped through the code watch
+    // (its generation moves the tier's epoch only when a page really held translations).
+    this.fTag = -1;
     const w = this.codeWatch;
     if (w === undefined) return;
     const pa = all ? -1 : this.probe(lo, hi);

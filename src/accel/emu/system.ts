@@ -29,7 +29,7 @@ function enterEl1(cpu: Cpu, vectorType: number, retLo: number, retHi: number): v
   cpu.s.pcHi = Number(target >> 32n) | 0;
   cpu.branched = true;
   cpu.exclusiveAddr = -1;
-  cpu.mmu.fetchInvalidate();
+  cpu.mmu.privilegeChanged();
 }
 
 /** Synchronous exception at the current instruction (ELR = its address). */

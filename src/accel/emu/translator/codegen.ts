@@ -1,8 +1,10 @@
 // A64 -> WebAssembly for one instruction of a straight-line block. Registers are read and
 // written in the CPU state memory (state.ts layout: Xn as a little-endian i64 at 8n, SP in
 // slot 32); NZCV and the block's exit PC live past the register file (layout below).
-// Only canonical encodings of the common integer instructions are accepted; anything else
-// returns false and ends the block before it, so the interpreter executes it. Loads and
+// Canonical encodings of the common integer instructions are translated; other data
+// processing, FP/SIMD and load/store instructions call the interpreter for that one
+// instruction; branches and system instructions not handled here return false and end the
+// block before them, so the interpreter executes them. Loads and
 // stores call imported JS helpers (the MMU) after saving the instruction's PC and the count
 // of instructions retired, so a fault or an MMIO exit inside a block leaves the state the
 // interpreter would.
@@ -21,10 +23,12 @@ export const OFF_DONE = 1048;
 export const OFF_CUR = 1056;
 /** 64-bit load results. */
 export const OFF_RES = 1064;
-/** The tier's current epoch (see Translator.refreshEpoch). */
+/** The tier's current epoch and EL (see Translator.refreshEpoch). */
 export const OFF_EPOCH = 1072;
+/** Where run() leaves the id of a block in another module to continue with, or -1. */
+export const OFF_NEXT = 1076;
 /**
- * Dispatch table: DISPATCH_SIZE entries of { va: i64, epoch: i32, id: i32 }, indexed by
+ * Dispatch table: DISPATCH_SIZE entries of { va: i64, epoch and EL: i32, block id: i32 }, indexed by
  * VA bits [15:2]. The batch loop fills an entry when it has checked, in the current epoch,
  * that the block at va may be entered; translated code then jumps to it directly.
  */
@@ -34,10 +38,10 @@ export const DISPATCH_SIZE = 16384;
 export const dispatchOffset = (lo: number): number => OFF_DISPATCH + (((lo >>> 2) & (DISPATCH_SIZE - 1)) << 4);
 
 // ---- module-level indices shared with the module builder ----
-export const F_LD8 = 0, F_LD16 = 1, F_LD32 = 2, F_LD64 = 3, F_ST8 = 4, F_ST16 = 5, F_ST32 = 6, F_ST64 = 7;
-export const HELPER_NAMES = ['ld8', 'ld16', 'ld32', 'ld64', 'st8', 'st16', 'st32', 'st64'];
+export const F_LD8 = 0, F_LD16 = 1, F_LD32 = 2, F_LD64 = 3, F_ST8 = 4, F_ST16 = 5, F_ST32 = 6, F_ST64 = 7, F_INTERP = 8;
+export const HELPER_NAMES = ['ld8', 'ld16', 'ld32', 'ld64', 'st8', 'st16', 'st32', 'st64', 'interp'];
 /** Type index of each helper (see TYPES in module.ts). */
-export const HELPER_TYPES = [0, 0, 0, 1, 2, 2, 2, 3];
+export const HELPER_TYPES = [0, 0, 0, 1, 2, 2, 2, 3, 6];
 const G_DONE = 0, G_BUDGET = 1;
 // Block-function locals: six i64 then four i32.
 const L0 = 0, L1 = 1, L2 = 2, L3 = 3;
@@ -181,6 +185,52 @@ export class BlockGen {
     if (size === 8) { this.addrArgs(v); c.i32(iss).call(F_ST64); return; }
     c.get(v).op(Op.i32WrapI64).i32(iss).call(size === 1 ? F_ST8 : size === 2 ? F_ST16 : F_ST32);
   }
+  /**
+   * An instruction without a translation of its own that cannot branch or change the
+   * translation regime (data processing, FP/SIMD, loads and stores): the interpreter runs it
+   * from inside the block, which is far cheaper than ending the block for it.
+   */
+  private interpret(insn: number): 'next' {
+    this.beforeCall();
+    this.c.i32(insn).call(F_INTERP);
+    this.exitIfCodeWritten();
+    return 'next';
+  }
+
+  /**
+   * System instructions the interpreter runs from inside the block. Reads (MRS: SP_EL0 for
+   * `current`, TPIDR_EL1 for per-CPU data, DAIF, the counter) and data-cache operations (DC ZVA
+   * clears pages) continue the block. Writes (MSR), PSTATE changes, TLBI, IC and AT end it after
+   * the instruction, so the batch loop sees a new interrupt mask, epoch or timer before going
+   * on. Everything else (exception generation and return, WFI/WFE, SYSL) stays untranslated.
+   * Traps to the VMM (ICC_* registers) leave through the helper as precise exits.
+   */
+  private system(insn: number): 'next' | 'end' | false {
+    if (((insn & 0xffc00000) >>> 0) !== 0xd5000000) return false;
+    const read = (insn >>> 21) & 1, op0 = (insn >>> 19) & 3, crn = (insn >>> 12) & 15, crm = (insn >>> 8) & 15;
+    const op1 = (insn >>> 16) & 7, op2 = (insn >>> 5) & 7;
+    if (read) return op0 >= 2 ? this.interpret(insn) : false;
+    if (op0 >= 2) return this.interpretThenLeave(insn); // MSR (register)
+    if (op0 === 0) return crn === 4 ? this.interpretThenLeave(insn) : false; // MSR (immediate): DAIFSet/Clr, SPSel...
+    if (crn === 8) return this.interpretThenLeave(insn); // TLBI
+    if (crn !== 7) return false;
+    const dcZva = op1 === 3 && crm === 4 && op2 === 1;
+    const dcClean = op1 === 3 && (crm === 10 || crm === 11 || crm === 12 || crm === 13 || crm === 14) && op2 === 1;
+    const dcSetWay = op1 === 0 && (crm === 6 || crm === 10 || crm === 14);
+    return dcZva || dcClean || dcSetWay ? this.interpret(insn) : this.interpretThenLeave(insn);
+  }
+
+  /** Run the instruction in the interpreter, then leave the block at the next instruction. */
+  private interpretThenLeave(insn: number): 'end' {
+    const c = this.c;
+    this.beforeCall();
+    c.i32(insn).call(F_INTERP).op(Op.drop);
+    this.retire();
+    this.storePc((this.pc + 4n) & M64);
+    c.i32(-1).op(Op.return);
+    return 'end';
+  }
+
   /** After stores: when the helper reports a write to translated code, leave after this instruction. */
   private exitIfCodeWritten(): void {
     const c = this.c;
@@ -268,10 +318,11 @@ export class BlockGen {
    */
   insn(insn: number): 'next' | 'end' | false {
     switch ((insn >>> 25) & 0xf) {
-      case 0x8: case 0x9: return this.dpImm(insn) ? 'next' : false;
-      case 0x5: case 0xd: return this.dpReg(insn) ? 'next' : false;
-      case 0xa: case 0xb: return this.branch(insn);
-      case 0x4: case 0x6: case 0xc: case 0xe: return this.loadStore(insn) ? 'next' : false;
+      case 0x8: case 0x9: return this.dpImm(insn) ? 'next' : this.interpret(insn);
+      case 0x5: case 0xd: return this.dpReg(insn) ? 'next' : this.interpret(insn);
+      case 0xa: case 0xb: return this.branch(insn) || this.system(insn);
+      case 0x4: case 0x6: case 0xc: case 0xe: return this.loadStore(insn) ? 'next' : this.interpret(insn);
+      case 0x7: case 0xf: return this.interpret(insn);
       default: return false;
     }
   }

@@ -1,18 +1,21 @@
-// One WebAssembly module per batch of hot blocks: a function per block returning the table
-// index of the block to continue with (-1: back to the batch loop), and run(index, budget),
-// which follows that chain in the module. A block may continue directly in another block of
-// the batch only within the same 4K page and the same virtual-to-physical relation, which
-// the batch loop checked when it entered the first block (translation cannot change inside
-// translated code: system instructions are never translated).
+// One WebAssembly module per batch of hot blocks: a function per block returning the id of
+// the block to continue with (-1: back to the batch loop), and run(id, budget), which follows
+// that chain while it stays in the module. A block id is module number << BLOCK_ID_BITS |
+// slot; each module calls its own blocks through its own table. An id of another module
+// (from the dispatch table, checked in wasm) ends run() with the id in OFF_NEXT, and the
+// batch loop calls that module's run(). A table shared by every module would spare that JS
+// hop, but V8 copies an imported table into every instance and updates every instance on
+// each grow: with hundreds of modules that cost more than the jumps it saved.
+// A block may continue directly in another block of the batch only within the same 4K page
+// and the same virtual-to-physical relation, which the batch loop checked when it entered
+// the first block (translation cannot change inside translated code: system instructions
+// are never translated).
 import { Code, I32, Op, buildModule, type FuncType } from './wasm.ts';
-import { BLOCK_LOCALS, BlockGen, HELPER_NAMES, HELPER_TYPES } from './codegen.ts';
+import { BLOCK_LOCALS, BlockGen, HELPER_NAMES, HELPER_TYPES, OFF_NEXT } from './codegen.ts';
 
-/** The parts of WebAssembly.Table used here (Node's typings do not declare it). */
-export interface FuncTable {
-  readonly length: number;
-  grow(delta: number): number;
-  set(index: number, f: unknown): void;
-}
+/** Low bits of a block id: its slot in its module (so at most 1 << BLOCK_ID_BITS blocks per module). */
+export const BLOCK_ID_BITS = 8;
+export const MAX_BATCH = 1 << BLOCK_ID_BITS;
 
 /** The two mutable i32 globals every module of a vCPU shares (instructions done, budget). */
 export function newRunGlobals(): { g0: unknown; g1: unknown } {
@@ -20,9 +23,7 @@ export function newRunGlobals(): { g0: unknown; g1: unknown } {
   return { g0: new G({ value: 'i32', mutable: true }, 0), g1: new G({ value: 'i32', mutable: true }, 0) };
 }
 
-export function newFuncTable(initial: number): FuncTable {
-  return new (WebAssembly as unknown as { Table: new (d: { element: string; initial: number }) => FuncTable }).Table({ element: 'anyfunc', initial });
-}
+export type RunFn = (id: number, budget: number) => number;
 
 export interface BatchBlock {
   readonly lo: number;
@@ -41,15 +42,17 @@ const TYPES: FuncType[] = [
   { params: [I32, I32, I32, I32, I32], results: [I32] }, // st64 (lo, hi, vlo, vhi, iss)
   { params: [], results: [I32] }, // a block
   { params: [I32, I32], results: [I32] }, // run (index, budget) -> instructions retired
+  { params: [I32], results: [I32] }, // interp (instruction) -> code page written
 ];
 const T_BLOCK = 4, T_RUN = 5;
 const G_DONE = 0, G_BUDGET = 1;
 
 /**
- * The wasm binary for these blocks; block i exports as b<i>, to be placed in the shared
- * table at blocks[i].index (assigned by the caller), the id direct jumps use.
+ * The wasm binary for these blocks, module number `moduleNo`: blocks[i].index must be
+ * moduleNo << BLOCK_ID_BITS | i (assigned by the caller), the id jumps use.
  */
-export function buildBatch(blocks: readonly BatchBlock[]): Uint8Array {
+export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number): Uint8Array {
+  if (blocks.length > MAX_BATCH) throw new RangeError(`at most ${MAX_BATCH} blocks per module`);
   const byVa = new Map<bigint, number>();
   blocks.forEach((b, i) => { if (!byVa.has(b.va)) byVa.set(b.va, i); });
   const nImports = HELPER_NAMES.length;
@@ -74,36 +77,36 @@ export function buildBatch(blocks: readonly BatchBlock[]): Uint8Array {
     if (!ended) { gen.k = b.words.length; gen.fallThrough(); }
     return { type: T_BLOCK, locals: BLOCK_LOCALS, body: code };
   });
+  // run(id, budget): follow ids while they are this module's; leave the last one in OFF_NEXT.
   const run = new Code();
   run.get(1).op(Op.globalSet).u32(G_BUDGET).i32(0).op(Op.globalSet).u32(G_DONE);
-  run.loopVoid().get(0).op(Op.callIndirect).u32(T_BLOCK).u32(0).tee(0).i32(0).op(Op.i32GeS).op(Op.brIf).u32(0).op(Op.end);
+  run.blockVoid().loopVoid();
+  run.get(0).i32(0).op(Op.i32LtS).op(Op.brIf).u32(1);
+  run.get(0).i32(BLOCK_ID_BITS).op(Op.i32ShrU).i32(moduleNo).op(Op.i32Ne).op(Op.brIf).u32(1);
+  run.get(0).i32(MAX_BATCH - 1).op(Op.i32And).op(Op.callIndirect).u32(T_BLOCK).u32(0).set(0).op(Op.br).u32(0);
+  run.op(Op.end).op(Op.end);
+  run.i32(0).get(0).store32(OFF_NEXT);
   run.op(Op.globalGet).u32(G_DONE);
   funcs.push({ type: T_RUN, locals: [], body: run });
   return buildModule({
     types: TYPES,
     importFuncs: HELPER_NAMES.map((name, i) => ({ name, type: HELPER_TYPES[i] })),
     importMemory: true,
-    importTable: true,
     // done and budget: shared by every module, since blocks of one run span modules
     importGlobals: 2,
     funcs,
     globals: 0,
-    exports: [{ name: 'run', func: nImports + blocks.length }, ...blocks.map((_, i) => ({ name: `b${i}`, func: nImports + i }))],
-    table: [],
+    exports: [{ name: 'run', func: nImports + blocks.length }],
+    table: blocks.map((_, i) => nImports + i),
   });
 }
 
-/**
- * Compile and instantiate the batch against the shared table (which must already hold
- * slots up to every block's index); each block gets its module's run() and its slot.
- */
-export function compileBatch(blocks: readonly BatchBlock[], imports: Record<string, unknown>, table: FuncTable): void {
-  const bin = buildBatch(blocks);
+/** Compile and instantiate the batch as module `moduleNo`; each block gets its module's run(). */
+export function compileBatch(blocks: readonly BatchBlock[], moduleNo: number, imports: Record<string, unknown>): RunFn {
+  const bin = buildBatch(blocks, moduleNo);
   const module = new WebAssembly.Module(bin.buffer as ArrayBuffer); // bin owns its whole buffer
-  const instance = new WebAssembly.Instance(module, { e: { ...imports, table } } as never);
-  const run = instance.exports.run as (index: number, budget: number) => number;
-  blocks.forEach((b, i) => {
-    table.set(b.index, instance.exports[`b${i}`] as never);
-    b.run = run;
-  });
+  const instance = new WebAssembly.Instance(module, { e: imports } as never);
+  const run = instance.exports.run as RunFn;
+  for (const b of blocks) b.run = run;
+  return run;
 }

@@ -8,11 +8,11 @@
 // checked so in the current epoch go into the dispatch table translated code jumps
 // through. Stores to translated pages and IC instructions drop translations (code-pages.ts).
 import { GUEST_EXCEPTION, VM_EXIT, type Cpu, type PendingExit } from '../cpu.ts';
-import { step } from '../interpreter.ts';
+import { step, execute } from '../interpreter.ts';
 import { takeIrq, takeFiq } from '../system.ts';
 import { Code } from './wasm.ts';
-import { BlockGen, OFF_C, OFF_CUR, OFF_DONE, OFF_EPOCH, OFF_N, OFF_PC, OFF_RES, OFF_V, OFF_Z, OFF_DISPATCH, DISPATCH_SIZE, dispatchOffset } from './codegen.ts';
-import { compileBatch, newFuncTable, newRunGlobals, type BatchBlock, type FuncTable } from './module.ts';
+import { BlockGen, OFF_C, OFF_CUR, OFF_DONE, OFF_EPOCH, OFF_N, OFF_NEXT, OFF_PC, OFF_RES, OFF_V, OFF_Z, OFF_DISPATCH, DISPATCH_SIZE, dispatchOffset } from './codegen.ts';
+import { BLOCK_ID_BITS, MAX_BATCH, compileBatch, newRunGlobals, type BatchBlock, type RunFn } from './module.ts';
 import type { CodePages } from './code-pages.ts';
 
 export interface TranslatorOptions {
@@ -29,8 +29,8 @@ export interface TranslatorOptions {
 const PAGE = 4096;
 const MAX_CHAIN = 4;
 const MAX_ENTRIES = 1 << 16;
-/** Block ids (slots of the shared function table) before everything is translated anew. */
-const MAX_IDS = 1 << 20;
+/** Modules before everything is translated anew (block ids must stay non-negative i32). */
+const MAX_MODULES = 1 << (31 - BLOCK_ID_BITS);
 
 export class Block implements BatchBlock {
   valid = true;
@@ -71,24 +71,29 @@ export class Translator {
   private readonly maxWait: number;
   private readonly imports: Record<string, unknown>;
   private failed = false;
-  /** Every block function, by id: translated code jumps across modules through it. */
-  private readonly table: FuncTable = newFuncTable(1024);
-  private nextId = 0;
+  /** Each module's run(), by module number (the high bits of its block ids). */
+  private runs: RunFn[] = [];
   /** Dispatch entries are valid in this epoch only; it moves on when the MMU's epoch or the code pages change. */
   private epoch = 1;
+  /**
+   * What dispatch entries are checked against: the epoch and the EL they were verified at
+   * (epoch * 2 + EL), so that exception entry and return keep them valid while an entry
+   * verified at EL1 never lets EL0 jump into kernel code.
+   */
+  private key = 2;
   private seenMmuEpoch = -1;
   private seenGeneration = -1;
   readonly stats: TranslatorStats = { blocks: 0, modules: 0, compileMs: 0, translatedInstructions: 0 };
 
   constructor(private readonly cpu: Cpu, private readonly code: CodePages, options: TranslatorOptions = {}) {
     this.threshold = options.threshold ?? 64;
-    this.batchSize = options.batchSize ?? 64;
+    this.batchSize = Math.min(options.batchSize ?? 64, MAX_BATCH);
     this.maxLen = options.maxBlockLength ?? 64;
     this.maxWait = options.maxWaitBatches ?? 16;
     this.m32 = new Int32Array(cpu.s.memory.buffer);
     code.attach(cpu.mmu);
     this.imports = { mem: cpu.s.memory, ...newRunGlobals(), ...this.helpers() };
-    this.m32[OFF_EPOCH >> 2] = this.epoch;
+    this.m32[OFF_EPOCH >> 2] = this.key;
   }
 
   // ---- memory helpers called by translated code ----
@@ -103,8 +108,18 @@ export class Translator {
       c.accessIss = iss;
     };
     const stored = () => { const h = code.hit; code.hit = false; return h ? 1 : 0; };
+    const flagsBack = () => { m32[OFF_N >> 2] = s.n; m32[OFF_Z >> 2] = s.z; m32[OFF_C >> 2] = s.c; m32[OFF_V >> 2] = s.v; };
     // A fast-path store never reaches a code page: those are kept off the fast path.
     return {
+      // One instruction the block does not translate, run by the interpreter in place.
+      interp: (insn) => {
+        sync(0);
+        s.pcLo = c.curPcLo; s.pcHi = c.curPcHi;
+        code.hit = false;
+        execute(c, s, insn);
+        flagsBack();
+        return stored();
+      },
       ld8: (lo, hi, iss) => {
         const f = m.fastOffset(lo, hi, 1, false);
         if (f >= 0) return m.fastMapping.bytes[f];
@@ -236,17 +251,17 @@ export class Translator {
     this.waited = 0;
     if (blocks.length === 0) return;
     const t0 = performance.now();
-    if (this.nextId + blocks.length > MAX_IDS) {
+    if (this.runs.length >= MAX_MODULES) {
       // Start over: old modules hold ids as constants; dropping every translation makes them unreachable.
       this.code.invalidateAll();
       this.entries.clear();
-      this.nextId = 0;
+      this.runs = [];
       return;
     }
-    for (const b of blocks) b.index = this.nextId++;
-    if (this.table.length < this.nextId) this.table.grow(Math.max(this.nextId - this.table.length, this.table.length));
+    const moduleNo = this.runs.length;
+    blocks.forEach((b, i) => { b.index = (moduleNo << BLOCK_ID_BITS) | i; });
     try {
-      compileBatch(blocks, this.imports, this.table);
+      this.runs.push(compileBatch(blocks, moduleNo, this.imports));
       this.stats.blocks += blocks.length;
       this.stats.modules++;
     } catch (err) {
@@ -274,37 +289,47 @@ export class Translator {
         let untranslatable = false;
         if (head) {
           this.refreshEpoch();
-          const b = this.lookup(s.pcLo, s.pcHi);
-          if (b !== undefined && b !== null) {
-            // Checked in this epoch: translated code may now jump here directly.
-            const d = dispatchOffset(b.lo) >> 2;
-            m32[d] = b.lo; m32[d + 1] = b.hi; m32[d + 2] = this.epoch; m32[d + 3] = b.index;
+          // A dispatch entry checked in this epoch and EL is as good as a lookup, and far cheaper.
+          const pl = s.pcLo, ph = s.pcHi;
+          const d = dispatchOffset(pl) >> 2;
+          let id = m32[d] === pl && m32[d + 1] === ph && m32[d + 2] === this.key ? m32[d + 3] : -1;
+          if (id < 0) {
+            const b = this.lookup(pl, ph);
+            if (b !== undefined && b !== null) {
+              // Checked in this epoch: translated code may now jump here directly.
+              m32[d] = pl; m32[d + 1] = ph; m32[d + 2] = this.key; m32[d + 3] = b.index;
+              id = b.index;
+            } else untranslatable = b === null;
+          }
+          if (id >= 0) {
             // Run up to the next 1024-instruction boundary, where the timer is checked.
             const room = Math.min(budget - n, 1024 - (n & 1023));
-            if (b.len <= room) {
-              m32[OFF_N >> 2] = s.n; m32[OFF_Z >> 2] = s.z; m32[OFF_C >> 2] = s.c; m32[OFF_V >> 2] = s.v;
-              let done: number;
-              try {
-                done = b.run!(b.index, room);
-              } catch (e) {
-                // A helper faulted or exited: the state is already the interpreter's.
-                const k = m32[OFF_DONE >> 2];
-                n += k;
-                translated += k;
-                if (e !== GUEST_EXCEPTION) throw e;
-                head = true;
-                continue;
+            m32[OFF_N >> 2] = s.n; m32[OFF_Z >> 2] = s.z; m32[OFF_C >> 2] = s.c; m32[OFF_V >> 2] = s.v;
+            let done = 0;
+            try {
+              // Continue in other modules while their blocks' dispatch entries say so.
+              for (let next = id; next >= 0; next = m32[OFF_NEXT >> 2]) {
+                done += this.runs[next >>> BLOCK_ID_BITS](next, room - done);
               }
-              s.pcLo = m32[OFF_PC >> 2]; s.pcHi = m32[(OFF_PC >> 2) + 1];
-              s.n = m32[OFF_N >> 2]; s.z = m32[OFF_Z >> 2]; s.c = m32[OFF_C >> 2]; s.v = m32[OFF_V >> 2];
-              if (done > 0) {
-                n += done;
-                translated += done;
-                if ((n & 1023) === 0 && this.tick()) break;
-                continue;
-              }
+            } catch (e) {
+              // A helper faulted or exited: the state is already the interpreter's.
+              const k = done + m32[OFF_DONE >> 2];
+              n += k;
+              translated += k;
+              if (e !== GUEST_EXCEPTION) throw e;
+              head = true;
+              continue;
             }
-          } else untranslatable = b === null;
+            s.pcLo = m32[OFF_PC >> 2]; s.pcHi = m32[(OFF_PC >> 2) + 1];
+            s.n = m32[OFF_N >> 2]; s.z = m32[OFF_Z >> 2]; s.c = m32[OFF_C >> 2]; s.v = m32[OFF_V >> 2];
+            if (done > 0) {
+              n += done;
+              translated += done;
+              if ((n & 1023) === 0 && this.tick()) break;
+              continue;
+            }
+            // Too little budget left for the block: interpret up to the boundary.
+          }
         }
         n++;
         try {
@@ -326,17 +351,22 @@ export class Translator {
     return c.exit;
   }
 
-  /** Move to a new epoch when fetch translations or code pages changed since the last one. */
+  /** Move to a new epoch when fetch translations or code pages changed since the last one; track the EL. */
   private refreshEpoch(): void {
     const me = this.cpu.mmu.epoch, gen = this.code.generation;
-    if (me === this.seenMmuEpoch && gen === this.seenGeneration) return;
-    this.seenMmuEpoch = me;
-    this.seenGeneration = gen;
-    if (++this.epoch >= 0x40000000) { // wrap: forget every entry
-      this.m32.fill(0, OFF_DISPATCH >> 2, (OFF_DISPATCH >> 2) + DISPATCH_SIZE * 4);
-      this.epoch = 1;
+    if (me !== this.seenMmuEpoch || gen !== this.seenGeneration) {
+      this.seenMmuEpoch = me;
+      this.seenGeneration = gen;
+      if (++this.epoch >= 0x40000000) { // wrap: forget every entry
+        this.m32.fill(0, OFF_DISPATCH >> 2, (OFF_DISPATCH >> 2) + DISPATCH_SIZE * 4);
+        this.epoch = 1;
+      }
     }
-    this.m32[OFF_EPOCH >> 2] = this.epoch;
+    const key = this.epoch * 2 + this.cpu.el;
+    if (key !== this.key) {
+      this.key = key;
+      this.m32[OFF_EPOCH >> 2] = key;
+    }
   }
 
   /** The every-1024-instructions point of the batch loop: profiler sample, timer check. */
