@@ -4,8 +4,9 @@
 //   tap devices and unix datagram sockets for --net. Without it only `--net tap` and
 //   `--net socket,type=dgram` are missing, and they say so.
 // - nodevisor_hostfs (Linux, macOS; native/hostfs/binding.gyp, built into native/hostfs/build):
-//   xattrs for virtio-fs and hole punching for virtio-blk DISCARD. Without it shares answer
-//   ENOTSUP to xattrs and DISCARD leaves the data in place.
+//   xattrs and race-free calls beneath a share's root for virtio-fs, hole punching for virtio-blk
+//   DISCARD. Without it shares answer ENOTSUP to xattrs and are confined by path checks that a
+//   host process can race, and DISCARD leaves the data in place.
 // - nodevisor_hvf (macOS arm64 only; binding.gyp): node-gyp-build loads a prebuilt binary from
 //   prebuilds/ or, failing that, compiles native/hvf with node-gyp. Without it the software
 //   CPU is used.
@@ -47,7 +48,7 @@ if (netdev.status !== 0) {
 const hostfs = spawnSync(gyp, [...gypArgs, 'rebuild'], { stdio: 'inherit', cwd: path.join(root, 'native', 'hostfs') });
 if (hostfs.status !== 0) {
   const why = hostfs.error ? `node-gyp could not be run (${hostfs.error.message})` : 'node-gyp failed; it needs python3, make and a C++ compiler';
-  console.error(`nodevisor: the hostfs addon (native/hostfs) was not built: ${why}. virtio-fs shares have no xattrs and virtio-blk DISCARD frees no space; everything else works. Retry with \`npm rebuild nodevisor\`.`);
+  console.error(`nodevisor: the hostfs addon (native/hostfs) was not built: ${why}. virtio-fs shares have no xattrs and no protection against host processes racing them, and virtio-blk DISCARD frees no space; everything else works. Retry with \`npm rebuild nodevisor\`.`);
 }
 
 if (process.platform === 'darwin' && process.arch === 'arm64') {

@@ -377,7 +377,7 @@ const defaultLoaders: AddonLoaders = { netdev: () => loadNetdev(), hostfs: () =>
 
 const WITHOUT: Record<keyof AddonsReport, string> = {
   netdev: '--net tap and --net socket,type=dgram are unavailable',
-  hostfs: 'virtio-fs shares have no xattrs and virtio-blk DISCARD frees no space',
+  hostfs: 'virtio-fs shares have no xattrs and no protection against host processes racing them, and virtio-blk DISCARD frees no space',
 };
 
 export function gatherAddonReport(loaders: AddonLoaders = defaultLoaders): AddonsReport {

@@ -11,11 +11,11 @@ describe('nodevisor_hostfs loader', () => {
     expect(paths[0]).to.equal('/x/custom.node');
     expect(paths[1]).to.equal('/pkg/native/hostfs/build/Release/nodevisor_hostfs.node');
     const mods: Record<string, unknown> = {
-      '/x/custom.node': { abiVersion: HOSTFS_ABI_VERSION + 1, getxattr() {}, punchHole() {} },
+      '/x/custom.node': { abiVersion: HOSTFS_ABI_VERSION - 1, getxattr() {}, punchHole() {} },
       '/pkg/native/hostfs/build/Release/nodevisor_hostfs.node': { something: 'else' },
     };
     const opts = { root, platform: 'linux', env: { NODEVISOR_HOSTFS_ADDON: '/x/custom.node' }, exists: (p: string) => p in mods, load: (p: string) => mods[p] };
-    expect(() => loadHostfs(opts)).to.throw(HostfsUnavailableError, /custom\.node \(addon ABI 2, expected 1: rebuild it\).*Release\/nodevisor_hostfs\.node \(not the nodevisor_hostfs addon\).*Debug\/nodevisor_hostfs\.node \(missing\)/);
+    expect(() => loadHostfs(opts)).to.throw(HostfsUnavailableError, new RegExp(`custom\\.node \\(addon ABI ${HOSTFS_ABI_VERSION - 1}, expected ${HOSTFS_ABI_VERSION}: rebuild it\\).*Release/nodevisor_hostfs\\.node \\(not the nodevisor_hostfs addon\\).*Debug/nodevisor_hostfs\\.node \\(missing\\)`));
     expect(tryLoadHostfs({ platform: 'win32' }).error).to.match(/only on Linux and macOS, not win32/);
   });
 

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, symlinkSync, exist
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VirtioFs, TAG_BYTES } from '../../../src/devices/virtio/fs/device.ts';
-import { HostFs } from '../../../src/devices/virtio/fs/host-fs.ts';
+import { HostFs, type HostFsOptions } from '../../../src/devices/virtio/fs/host-fs.ts';
 import { VIRTIO_ID_FS } from '../../../src/devices/virtio/device.ts';
 import { REG } from '../../../src/devices/virtio/mmio-transport.ts';
 import { E, FATTR, OP, RENAME_EXCHANGE, RENAME_NOREPLACE, Writer } from '../../../src/devices/virtio/fs/wire.ts';
@@ -39,12 +39,19 @@ function setattrIn(valid: number, f: { size?: number; mode?: number; mtime?: num
 }
 const getattrIn = (): Uint8Array => new Writer().u32(0).u32(0).u64(0).done();
 
-describe('virtio-fs', () => {
+// Every test runs on both ways of reaching the share: the addon's calls beneath the root fd
+// (when it is built) and the path-checked fallback.
+const ACCESS_MODES: { label: string; base: HostFsOptions }[] = [
+  { label: 'calls beneath the root fd', base: {} },
+  { label: 'path fallback', base: { beneath: false } },
+];
+
+for (const { label, base } of ACCESS_MODES) describe(`virtio-fs (${label})`, () => {
   let t: ReturnType<typeof tempShare>;
   let c: FuseClient;
   beforeEach(async () => {
     t = tempShare();
-    c = await FuseClient.start(t.share);
+    c = await FuseClient.start(t.share, base);
   });
   afterEach(async () => {
     await c.device.close();
@@ -53,7 +60,7 @@ describe('virtio-fs', () => {
 
   describe('device', () => {
     it('identifies as device 26 with the tag and one request queue in config space', async () => {
-      const dev = new VirtioFs(await HostFs.open(t.share), { tag: 'mytag' });
+      const dev = new VirtioFs(await HostFs.open(t.share, base), { tag: 'mytag' });
       const d = new MockVirtioDriver(dev);
       expect(d.reg(REG.DeviceId)).to.equal(VIRTIO_ID_FS);
       const tag = [...Array(TAG_BYTES).keys()].map((i) => d.config(i, 1));
@@ -65,7 +72,7 @@ describe('virtio-fs', () => {
     });
 
     it('negotiates FUSE_INIT: 7.31, the flags it supports, max_write', async () => {
-      const fs = await HostFs.open(t.share);
+      const fs = await HostFs.open(t.share, base);
       const dev = new VirtioFs(fs, { tag: 't' });
       const d = new MockVirtioDriver(dev);
       d.init();
@@ -204,6 +211,7 @@ describe('virtio-fs', () => {
       const s = entryOf(await c.ok(OP.SYMLINK, ROOT, nameBody('ln', 'hello.txt')));
       expect(s.mode & 0o170000).to.equal(0o120000);
       expect(Buffer.from(await c.ok(OP.READLINK, s.nodeid)).toString()).to.equal('hello.txt');
+      expect((await c.call(OP.READLINK, ROOT)).error).to.equal(E.INVAL); // the root (and any non-symlink), as readlink(2)
       expect(readlinkSync(join(t.share, 'ln'))).to.equal('hello.txt');
       const f = await c.lookup(ROOT, 'hello.txt');
       const l = entryOf(await c.ok(OP.LINK, ROOT, new Writer().u64(f.nodeid).bytes(enc('hard')).done()));
@@ -333,7 +341,7 @@ describe('virtio-fs', () => {
 
     it('a read-only share answers EROFS to every mutation and still reads', async () => {
       await c.device.close();
-      c = await FuseClient.start(t.share, { readonly: true });
+      c = await FuseClient.start(t.share, { ...base, readonly: true });
       const f = await c.lookup(ROOT, 'hello.txt');
       const mutations: [number, bigint, Uint8Array][] = [
         [OP.SETATTR, f.nodeid, setattrIn(FATTR.MODE, { mode: 0o777 })], [OP.SYMLINK, ROOT, nameBody('s', 't')],
@@ -358,7 +366,7 @@ describe('virtio-fs', () => {
   describe('limits and malformed requests', () => {
     it('caps open handles (EMFILE) and inodes (ENFILE)', async () => {
       await c.device.close();
-      c = await FuseClient.start(t.share, { maxHandles: 3, maxInodes: 3 });
+      c = await FuseClient.start(t.share, { ...base, maxHandles: 3, maxInodes: 3 });
       const f = await c.lookup(ROOT, 'hello.txt');
       const fhs = [await c.openFile(f.nodeid, O_RDONLY), await c.openFile(f.nodeid, O_RDONLY), await c.openFile(f.nodeid, O_RDONLY)];
       expect((await c.call(OP.OPEN, f.nodeid, new Writer().u32(0).u32(0).done())).error).to.equal(E.MFILE);

@@ -18,6 +18,9 @@ export const MAX_IN_FLIGHT = 64;
 export const TAG_BYTES = 36;
 const CONFIG_BYTES = TAG_BYTES + 4;
 
+/** The warning about shares without race protection is given once per process. */
+let warnedRacy = false;
+
 export class VirtioFsError extends Error {
   override readonly name = 'VirtioFsError';
 }
@@ -62,6 +65,10 @@ export class VirtioFs implements VirtioDevice {
     this.config.set(tag, 0);
     new DataView(this.config.buffer).setUint32(TAG_BYTES, 1, true); // num_request_queues
     this.dispatcher = new FuseDispatcher(hostFs, this.log);
+    if (!hostFs.raceFree && !warnedRacy) {
+      warnedRacy = true;
+      this.log.warn(`${this.name}: the nodevisor_hostfs addon is not loaded, so shares are confined by path checks that a host process writing into the share can race (docs/security.md); \`npm rebuild nodevisor\` builds it`);
+    }
   }
 
   get requestsInFlight(): number {
@@ -105,7 +112,7 @@ export class VirtioFs implements VirtioDevice {
     this.epoch++;
     this.state = { kind: 'inactive' };
     await this.idle();
-    await this.hostFs.destroy();
+    await this.hostFs.close();
   }
 
   private track(p: Promise<void>): void {

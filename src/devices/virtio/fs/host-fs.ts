@@ -1,22 +1,25 @@
 // The host side of a shared folder: an inode table (nodeid -> path inside the share, host
-// dev/ino, lookup count), a file-handle table, and every operation on Node's async fs.
+// dev/ino, lookup count), a file-handle table, and every operation, made through a ShareAccess.
 //
 // Confinement: the guest names things only by (nodeid, name). Names are checked (no '/',
-// '.', '..', NUL, empty, > 255 bytes). Before each use a node's parent directory is resolved
-// with realpath and must lie under the share's root (itself realpath'd once), so no symlink
-// can lead the VMM outside; the last component is then touched only with no-follow calls
-// (lstat, lchown, lutimes, O_NOFOLLOW opens, readlink, unlink, rename). Opens of existing
-// nodes are re-checked by fstat against the dev/ino recorded at lookup. Node offers no
-// openat(), so a host process racing renames between the check and the call can still win;
-// docs/security.md describes that window. Extended attributes go through the nodevisor_hostfs
-// addon on an fd proven to be the node (regular files, directories) or, for other types and
-// files the VMM may not open, the confined path with no-follow l*xattr calls.
+// '.', '..', NUL, empty, > 255 bytes). A node is known by its place, the parent directory below
+// the root and its own name, and every host call that takes a name goes through the share's
+// ShareAccess: with the nodevisor_hostfs addon (share-beneath.ts) the parent is opened beneath
+// the root's fd with no symlink followed and the call acts on that fd, so no host process can
+// race a call outside the share; without it (share-paths.ts) the parent is realpath-checked
+// first, which leaves the window docs/security.md describes. The last component is never
+// followed. Opens of existing nodes are re-checked by fstat against the dev/ino recorded at
+// lookup; chmod and truncate go through such a descriptor. Open files are plain fds.
+// Extended attributes go through the addon on an fd proven to be the node (regular files,
+// directories) or, for other types and files the VMM may not open, by name without following it.
 import { constants as C } from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import type { BigIntStats } from 'node:fs';
-import { execFile } from 'node:child_process';
+import * as io from './fd-calls.ts';
 import { E, FuseError, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, FATTR, XATTR, XATTR_NAME_MAX, XATTR_SIZE_MAX, type Attr } from './wire.ts';
-import { tryLoadHostfs, type NativeHostfs } from '../../../host/hostfs-native.ts';
+import { tryLoadHostfs, type NativeHostfs, type XattrTarget } from '../../../host/hostfs-native.ts';
+import { ROOT_PLACE, placeOf, type HostStat, type Place, type ShareAccess, type TimeArg } from './share-access.ts';
+import { BeneathShare } from './share-beneath.ts';
+import { PathShare } from './share-paths.ts';
 
 export const ROOT_ID = 1n;
 export const DEFAULT_MAX_INODES = 1 << 18;
@@ -44,7 +47,7 @@ interface Inode {
   nlookup: bigint;
 }
 
-export interface FileHandleEntry { kind: 'file'; node: Inode; fh: fsp.FileHandle }
+export interface FileHandleEntry { kind: 'file'; node: Inode; fd: number }
 export interface DirEntry { name: string; type: number }
 export interface DirHandleEntry { kind: 'dir'; node: Inode; entries: DirEntry[] }
 type Handle = FileHandleEntry | DirHandleEntry;
@@ -55,12 +58,17 @@ export interface HostFsOptions {
   maxHandles?: number;
   /** The xattr backend (default: the nodevisor_hostfs addon if it loads); false: none (ENOSYS). */
   xattrs?: NativeHostfs | false;
+  /**
+   * The addon whose calls confine every name beneath the root's fd (default: nodevisor_hostfs
+   * if it loads); false: Node's path calls after a realpath check, which a host process can race.
+   */
+  beneath?: NativeHostfs | false;
 }
 
 // The file type is part of the key: a host may reuse an inode number for a different kind of file.
-const keyOf = (st: BigIntStats): string => `${st.dev}:${st.ino}:${st.mode & 0o170000n}`;
+const keyOf = (st: HostStat): string => `${st.dev}:${st.ino}:${st.mode & 0o170000n}`;
 
-export function toAttr(st: BigIntStats): Attr {
+export function toAttr(st: HostStat): Attr {
   return {
     ino: st.ino, size: st.size, blocks: st.blocks, atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
     mode: Number(st.mode), nlink: Number(st.nlink), uid: Number(st.uid), gid: Number(st.gid),
@@ -95,7 +103,7 @@ export class HostFs {
   /** undefined: not loaded yet; null: unavailable. */
   private xattrBackend: NativeHostfs | null | undefined;
 
-  private constructor(readonly root: string, rootKey: string, opts: HostFsOptions) {
+  private constructor(readonly root: string, private readonly share: ShareAccess, rootKey: string, opts: HostFsOptions) {
     this.readonly = opts.readonly === true;
     if (opts.xattrs !== undefined) this.xattrBackend = opts.xattrs === false ? null : opts.xattrs;
     this.maxInodes = opts.maxInodes ?? DEFAULT_MAX_INODES;
@@ -109,7 +117,21 @@ export class HostFs {
     const root = await fsp.realpath(hostPath);
     const st = await fsp.lstat(root, { bigint: true });
     if (!st.isDirectory()) throw new Error(`${hostPath} is not a directory`);
-    return new HostFs(root, keyOf(st), opts);
+    const api = opts.beneath ?? (opts.beneath === false ? undefined : tryLoadHostfs().addon);
+    const share = api ? await BeneathShare.open(api, root) : new PathShare(root);
+    try {
+      // The fd must be the directory realpath named (not something swapped in since).
+      if (keyOf(await share.stat(ROOT_PLACE)) !== keyOf(st)) throw new Error(`${hostPath} changed while it was opened`);
+    } catch (e) {
+      await share.close();
+      throw e;
+    }
+    return new HostFs(root, share, keyOf(st), opts);
+  }
+
+  /** False when names are confined by path checks that a host process can race (the addon is not loaded). */
+  get raceFree(): boolean {
+    return this.share.raceFree;
   }
 
   get inodeCount(): number {
@@ -121,53 +143,38 @@ export class HostFs {
 
   // ---- confinement ----
 
-  private within(real: string): boolean {
-    return real === this.root || real.startsWith(this.root === '/' ? '/' : this.root + '/');
-  }
-
-  /** A directory's real host path, proven to lie under the root. */
-  private async realDir(rel: string): Promise<string> {
-    const real = await fsp.realpath(rel === '' ? this.root : `${this.root}/${rel}`);
-    if (!this.within(real)) throw new FuseError(E.ACCES, `path '${rel}' resolves outside the share`);
-    return real;
-  }
-
   private node(id: bigint): Inode {
     const n = this.nodes.get(id);
     if (!n) throw new FuseError(E.STALE, `unknown nodeid ${id}`);
     return n;
   }
 
-  /** The host path of a node: its parent resolved and confined, its own name never followed. */
-  private async pathOf(n: Inode): Promise<string> {
+  /** Where a node is: its parent below the root and its own name (the root: the root itself). */
+  private placeOf(n: Inode): Place {
     if (n.rel === null) throw new FuseError(E.NOENT, `nodeid ${n.id} was unlinked`);
-    if (n.rel === '') return this.realDir('');
-    const slash = n.rel.lastIndexOf('/');
-    const dir = await this.realDir(slash < 0 ? '' : n.rel.slice(0, slash));
-    return `${dir}/${n.rel.slice(slash + 1)}`;
+    return placeOf(n.rel);
   }
 
-  /** A directory node's path for creating `name` in it, and the guest-visible child path. */
-  private async childOf(parent: bigint, name: string): Promise<{ path: string; rel: string }> {
+  /** `name` in a directory node, and the guest-visible child path. */
+  private childOf(parent: bigint, name: string): { place: Place; rel: string } {
     checkName(name);
     const p = this.node(parent);
     if (p.rel === null) throw new FuseError(E.NOENT, 'parent was unlinked');
-    const dir = await this.realDir(p.rel);
-    return { path: `${dir}/${name}`, rel: p.rel === '' ? name : `${p.rel}/${name}` };
+    return { place: { dir: p.rel, name }, rel: p.rel === '' ? name : `${p.rel}/${name}` };
   }
 
   private mutating(): void {
     if (this.readonly) throw new FuseError(E.ROFS, 'read-only share');
   }
 
-  private async lstatNode(n: Inode): Promise<BigIntStats> {
-    const st = await fsp.lstat(await this.pathOf(n), { bigint: true });
+  private async lstatNode(n: Inode): Promise<HostStat> {
+    const st = await this.share.stat(this.placeOf(n));
     if (keyOf(st) !== n.key) throw new FuseError(E.STALE, `nodeid ${n.id} was replaced on the host`);
     return st;
   }
 
   /** Take one lookup reference on the inode at `rel`, creating the table entry if needed. */
-  private remember(rel: string, st: BigIntStats, gen: number): Inode {
+  private remember(rel: string, st: HostStat, gen: number): Inode {
     if (gen !== this.generation) throw new FuseError(E.STALE, 'filesystem was reset');
     const key = keyOf(st);
     let n = this.byKey.get(key);
@@ -226,16 +233,15 @@ export class HostFs {
 
   async lookup(parent: bigint, name: string): Promise<{ id: bigint; attr: Attr }> {
     const gen = this.generation;
-    const { path, rel } = await this.childOf(parent, name);
-    const st = await fsp.lstat(path, { bigint: true });
+    const { place, rel } = this.childOf(parent, name);
+    const st = await this.share.stat(place);
     const n = this.remember(rel, st, gen);
     return { id: n.id, attr: toAttr(st) };
   }
 
   /** An entry for '.'/'..' style lookups of an existing child without taking a reference. */
   async peek(parent: bigint, name: string): Promise<Attr> {
-    const { path } = await this.childOf(parent, name);
-    return toAttr(await fsp.lstat(path, { bigint: true }));
+    return toAttr(await this.share.stat(this.childOf(parent, name).place));
   }
 
   forget(id: bigint, count: bigint): void {
@@ -248,7 +254,7 @@ export class HostFs {
   async getattr(id: bigint, fh?: bigint): Promise<Attr> {
     if (fh !== undefined) {
       const h = this.handles.get(fh);
-      if (h?.kind === 'file' && h.node.id === id) return toAttr(await h.fh.stat({ bigint: true }));
+      if (h?.kind === 'file' && h.node.id === id) return toAttr(await io.fstat(h.fd));
     }
     return toAttr(await this.lstatNode(this.node(id)));
   }
@@ -257,75 +263,73 @@ export class HostFs {
     this.mutating();
     const n = this.node(id);
     const st = await this.lstatNode(n);
-    const path = await this.pathOf(n);
+    const place = this.placeOf(n);
     const isLink = (Number(st.mode) & S_IFMT) === S_IFLNK;
     const viaHandle = (a.valid & FATTR.FH) !== 0 ? this.handles.get(a.fh) : undefined;
-    const fileHandle = viaHandle?.kind === 'file' && viaHandle.node === n ? viaHandle.fh : undefined;
+    const fileFd = viaHandle?.kind === 'file' && viaHandle.node === n ? viaHandle.fd : undefined;
     if (a.valid & FATTR.MODE) {
       if (isLink) throw new FuseError(E.OPNOTSUPP, 'cannot chmod a symlink');
-      await this.withMetaHandle(n, path, fileHandle, (h) => h.chmod(a.mode & 0o7777));
+      await this.withMetaFd(n, place, fileFd, (fd) => io.fchmod(fd, a.mode & 0o7777));
     }
     if (a.valid & (FATTR.UID | FATTR.GID)) {
       const uid = a.valid & FATTR.UID ? a.uid : -1;
       const gid = a.valid & FATTR.GID ? a.gid : -1;
-      await fsp.lchown(path, uid, gid);
+      await this.share.chown(place, uid, gid);
     }
     if (a.valid & FATTR.SIZE) {
       if ((Number(st.mode) & S_IFMT) !== S_IFREG) throw new FuseError((Number(st.mode) & S_IFMT) === S_IFDIR ? E.ISDIR : E.INVAL, 'truncate of a non-file');
-      if (fileHandle) await fileHandle.truncate(a.size);
-      else await this.withOpen(n, path, C.O_WRONLY, (h) => h.truncate(a.size));
+      if (fileFd !== undefined) await io.ftruncate(fileFd, a.size);
+      else await this.withOpen(n, place, C.O_WRONLY, (fd) => io.ftruncate(fd, a.size));
     }
     if (a.valid & (FATTR.ATIME | FATTR.MTIME | FATTR.ATIME_NOW | FATTR.MTIME_NOW)) {
-      const now = Date.now() / 1000;
-      const secs = (s: bigint, ns: number): number => Number(s) + ns / 1e9;
-      const at = a.valid & FATTR.ATIME_NOW ? now : a.valid & FATTR.ATIME ? secs(a.atime, a.atimensec) : Number(st.atimeNs) / 1e9;
-      const mt = a.valid & FATTR.MTIME_NOW ? now : a.valid & FATTR.MTIME ? secs(a.mtime, a.mtimensec) : Number(st.mtimeNs) / 1e9;
-      await fsp.lutimes(path, at, mt);
+      const time = (now: number, set: number, s: bigint, ns: number): TimeArg =>
+        a.valid & now ? 'now' : a.valid & set ? s * 1_000_000_000n + BigInt(ns % 1_000_000_000) : null;
+      await this.share.utimes(place, time(FATTR.ATIME_NOW, FATTR.ATIME, a.atime, a.atimensec), time(FATTR.MTIME_NOW, FATTR.MTIME, a.mtime, a.mtimensec));
     }
     return toAttr(await this.lstatNode(n));
   }
 
-  /** Open an existing node with O_NOFOLLOW and prove it is the inode we looked up. */
-  private async openChecked(n: Inode, path: string, flags: number, mode?: number): Promise<fsp.FileHandle> {
-    const fh = await fsp.open(path, flags | C.O_NOFOLLOW | C.O_NONBLOCK, mode);
+  /** Open an existing node (never following it) and prove it is the inode we looked up. */
+  private async openChecked(n: Inode, place: Place, flags: number): Promise<number> {
+    const fd = await this.share.open(place, flags | C.O_NONBLOCK);
     try {
-      const st = await fh.stat({ bigint: true });
+      const st = await io.fstat(fd);
       if (keyOf(st) !== n.key) throw new FuseError(E.STALE, `nodeid ${n.id} changed under us`);
-      return fh;
+      return fd;
     } catch (e) {
-      await fh.close().catch(() => undefined);
+      await io.close(fd).catch(() => undefined);
       throw e;
     }
   }
 
-  private async withOpen(n: Inode, path: string, flags: number, f: (h: fsp.FileHandle) => Promise<void>): Promise<void> {
-    const h = await this.openChecked(n, path, flags);
+  private async withOpen(n: Inode, place: Place, flags: number, f: (fd: number) => Promise<void>): Promise<void> {
+    const fd = await this.openChecked(n, place, flags);
     try {
-      await f(h);
+      await f(fd);
     } finally {
-      await h.close();
+      await io.close(fd);
     }
   }
 
-  /** chmod through a descriptor (never a path that could be swapped for a symlink). */
-  private async withMetaHandle(n: Inode, path: string, open: fsp.FileHandle | undefined, f: (h: fsp.FileHandle) => Promise<void>): Promise<void> {
-    if (open) return f(open);
+  /** chmod through a descriptor proven to be the node (never a name that could be swapped for a symlink). */
+  private async withMetaFd(n: Inode, place: Place, open: number | undefined, f: (fd: number) => Promise<void>): Promise<void> {
+    if (open !== undefined) return f(open);
     try {
-      await this.withOpen(n, path, C.O_RDONLY, f);
+      await this.withOpen(n, place, C.O_RDONLY, f);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
-      await this.withOpen(n, path, C.O_WRONLY, f); // a write-only file
+      await this.withOpen(n, place, C.O_WRONLY, f); // a write-only file
     }
   }
 
   async readlink(id: bigint): Promise<Uint8Array> {
     const n = this.node(id);
-    await this.lstatNode(n);
-    return fsp.readlink(await this.pathOf(n), { encoding: 'buffer' });
+    if ((Number((await this.lstatNode(n)).mode) & S_IFMT) !== S_IFLNK) throw new FuseError(E.INVAL, 'not a symlink'); // as readlink(2)
+    return this.share.readlink(this.placeOf(n));
   }
 
-  private async created(rel: string, path: string, gen: number): Promise<{ id: bigint; attr: Attr }> {
-    const st = await fsp.lstat(path, { bigint: true });
+  private async created(rel: string, place: Place, gen: number): Promise<{ id: bigint; attr: Attr }> {
+    const st = await this.share.stat(place);
     return { id: this.remember(rel, st, gen).id, attr: toAttr(st) };
   }
 
@@ -333,19 +337,19 @@ export class HostFs {
     const gen = this.generation;
     this.mutating();
     if (target === '' || target.includes('\0') || Buffer.byteLength(target) > 4095) throw new FuseError(E.INVAL, 'bad symlink target');
-    const { path, rel } = await this.childOf(parent, name);
+    const { place, rel } = this.childOf(parent, name);
     // The target is stored, never resolved by the VMM.
-    await fsp.symlink(target, path);
-    return this.created(rel, path, gen);
+    await this.share.symlink(target, place);
+    return this.created(rel, place, gen);
   }
 
   async mkdir(parent: bigint, name: string, mode: number): Promise<{ id: bigint; attr: Attr }> {
     const gen = this.generation;
     this.mutating();
-    const { path, rel } = await this.childOf(parent, name);
-    await fsp.mkdir(path, { mode: mode & 0o7777 });
-    const r = await this.created(rel, path, gen);
-    await this.withMetaHandle(this.node(r.id), path, undefined, (h) => h.chmod(mode & 0o7777)); // host umask aside
+    const { place, rel } = this.childOf(parent, name);
+    await this.share.mkdir(place, mode & 0o7777);
+    const r = await this.created(rel, place, gen);
+    await this.withMetaFd(this.node(r.id), place, undefined, (fd) => io.fchmod(fd, mode & 0o7777)); // host umask aside
     return { id: r.id, attr: await this.getattr(r.id) };
   }
 
@@ -353,45 +357,35 @@ export class HostFs {
     const gen = this.generation;
     this.mutating();
     const type = mode & S_IFMT;
-    const { path, rel } = await this.childOf(parent, name);
+    const { place, rel } = this.childOf(parent, name);
     if (type === S_IFREG || type === 0) {
-      const h = await fsp.open(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode & 0o7777);
-      await h.chmod(mode & 0o7777).finally(() => h.close());
+      const fd = await this.share.open(place, C.O_WRONLY | C.O_CREAT | C.O_EXCL, mode & 0o7777);
+      await io.fchmod(fd, mode & 0o7777).finally(() => io.close(fd));
     } else if (type === S_IFIFO) {
-      // Node has no mkfifo(); the host's mkfifo(1) makes one at the confined path.
-      await new Promise<void>((res, rej) => execFile('mkfifo', ['-m', (mode & 0o777).toString(8), '--', path], (err) => (err ? rej(new FuseError(E.PERM, 'mkfifo failed')) : res())));
+      await this.share.mkfifo(place, mode & 0o777);
+      const r = await this.created(rel, place, gen);
+      await this.withMetaFd(this.node(r.id), place, undefined, (fd) => io.fchmod(fd, mode & 0o777)); // host umask aside
+      return { id: r.id, attr: await this.getattr(r.id) };
     } else throw new FuseError(E.PERM, 'device nodes and sockets are not created on the host');
-    return this.created(rel, path, gen);
+    return this.created(rel, place, gen);
   }
 
   async unlink(parent: bigint, name: string, dir: boolean): Promise<void> {
     this.mutating();
-    const { path, rel } = await this.childOf(parent, name);
-    if (dir) await fsp.rmdir(path);
-    else {
-      const st = await fsp.lstat(path);
-      if (st.isDirectory()) throw new FuseError(E.ISDIR, 'unlink of a directory');
-      await fsp.unlink(path);
-    }
+    const { place, rel } = this.childOf(parent, name);
+    if (!dir && (Number((await this.share.stat(place)).mode) & S_IFMT) === S_IFDIR) throw new FuseError(E.ISDIR, 'unlink of a directory');
+    await this.share.unlink(place, dir);
     this.unlinkRel(rel);
   }
 
   async rename(oldParent: bigint, oldName: string, newParent: bigint, newName: string, flags: number): Promise<void> {
     this.mutating();
     if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) throw new FuseError(E.INVAL, `rename flags ${flags}`);
-    // Node has no renameat2(): exchange and whiteout cannot be done atomically, so refuse them.
+    // The inode table follows renames by name; an exchange would need both names swapped in it. Whiteouts are overlayfs's.
     if (flags & (RENAME_EXCHANGE | RENAME_WHITEOUT)) throw new FuseError(E.INVAL, 'RENAME_EXCHANGE/WHITEOUT unsupported');
-    const from = await this.childOf(oldParent, oldName);
-    const to = await this.childOf(newParent, newName);
-    await fsp.lstat(from.path);
-    if (flags & RENAME_NOREPLACE) {
-      const exists = await fsp.lstat(to.path).then(() => true, (e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT') return false;
-        throw e;
-      });
-      if (exists) throw new FuseError(E.EXIST, 'target exists');
-    }
-    await fsp.rename(from.path, to.path);
+    const from = this.childOf(oldParent, oldName);
+    const to = this.childOf(newParent, newName);
+    await this.share.rename(from.place, to.place, (flags & RENAME_NOREPLACE) !== 0);
     if (from.rel === to.rel) return;
     this.unlinkRel(to.rel);
     this.renameRel(from.rel, to.rel);
@@ -405,10 +399,9 @@ export class HostFs {
     // link(2) follows a symlink on macOS; Linux's does not. Never follow one on the host.
     if ((Number(st.mode) & S_IFMT) === S_IFLNK && process.platform !== 'linux') throw new FuseError(E.PERM, 'hard link to a symlink');
     if ((Number(st.mode) & S_IFMT) === S_IFDIR) throw new FuseError(E.PERM, 'hard link to a directory');
-    const src = await this.pathOf(n);
-    const { path } = await this.childOf(newParent, newName);
-    await fsp.link(src, path);
-    const after = await fsp.lstat(path, { bigint: true });
+    const { place } = this.childOf(newParent, newName);
+    await this.share.link(this.placeOf(n), place);
+    const after = await this.share.stat(place);
     if (gen !== this.generation) throw new FuseError(E.STALE, 'filesystem was reset');
     n.nlookup++;
     return { id: n.id, attr: toAttr(after) };
@@ -434,11 +427,11 @@ export class HostFs {
     const type = Number(st.mode) & S_IFMT;
     if (type === S_IFLNK) throw new FuseError(E.LOOP, 'open of a symlink');
     if (type === S_IFDIR) throw new FuseError(E.ISDIR, 'open of a directory');
-    const fh = await this.openChecked(n, await this.pathOf(n), this.hostOpenFlags(linuxFlags));
+    const fd = await this.openChecked(n, this.placeOf(n), this.hostOpenFlags(linuxFlags));
     try {
-      return this.addHandle({ kind: 'file', node: n, fh }, gen);
+      return this.addHandle({ kind: 'file', node: n, fd }, gen);
     } catch (e) {
-      await fh.close();
+      await io.close(fd);
       throw e;
     }
   }
@@ -447,18 +440,18 @@ export class HostFs {
     const gen = this.generation;
     this.mutating();
     if (this.handles.size >= this.maxHandles) throw new FuseError(E.MFILE, 'too many open handles');
-    const { path, rel } = await this.childOf(parent, name);
-    let flags = this.hostOpenFlags(linuxFlags) | C.O_CREAT | C.O_NOFOLLOW;
+    const { place, rel } = this.childOf(parent, name);
+    let flags = this.hostOpenFlags(linuxFlags) | C.O_CREAT;
     if (linuxFlags & L_O_EXCL) flags |= C.O_EXCL;
-    const fh = await fsp.open(path, flags, mode & 0o7777);
+    const fd = await this.share.open(place, flags, mode & 0o7777);
     try {
-      const st = await fh.stat({ bigint: true });
-      if ((linuxFlags & L_O_EXCL) || st.size === 0n) await fh.chmod(mode & 0o7777).catch(() => undefined);
+      const st = await io.fstat(fd);
+      if ((linuxFlags & L_O_EXCL) || st.size === 0n) await io.fchmod(fd, mode & 0o7777).catch(() => undefined);
       const n = this.remember(rel, st, gen);
-      const id = this.addHandle({ kind: 'file', node: n, fh }, gen);
-      return { id: n.id, attr: toAttr(await fh.stat({ bigint: true })), fh: id };
+      const id = this.addHandle({ kind: 'file', node: n, fd }, gen);
+      return { id: n.id, attr: toAttr(await io.fstat(fd)), fh: id };
     } catch (e) {
-      await fh.close();
+      await io.close(fd);
       throw e;
     }
   }
@@ -468,7 +461,7 @@ export class HostFs {
     const buf = new Uint8Array(size);
     let done = 0;
     while (done < size) {
-      const { bytesRead } = await h.fh.read(buf, done, size - done, offset + done);
+      const bytesRead = await io.read(h.fd, buf, done, size - done, offset + done);
       if (bytesRead === 0) break;
       done += bytesRead;
     }
@@ -480,7 +473,7 @@ export class HostFs {
     const h = this.fileHandle(fh);
     let done = 0;
     while (done < data.length) {
-      const { bytesWritten } = await h.fh.write(data, done, data.length - done, offset + done);
+      const bytesWritten = await io.write(h.fd, data, done, data.length - done, offset + done);
       if (bytesWritten === 0) break;
       done += bytesWritten;
     }
@@ -490,14 +483,14 @@ export class HostFs {
   async fsync(fh: bigint, dataOnly: boolean): Promise<void> {
     const h = this.fileHandle(fh);
     if (this.readonly) return;
-    await (dataOnly ? h.fh.datasync() : h.fh.sync());
+    await (dataOnly ? io.fdatasync(h.fd) : io.fsync(h.fd));
   }
 
   async release(fh: bigint): Promise<void> {
     const h = this.handles.get(fh);
     if (!h) throw new FuseError(E.BADF, `bad handle ${fh}`);
     this.handles.delete(fh);
-    if (h.kind === 'file') await h.fh.close();
+    if (h.kind === 'file') await io.close(h.fd);
   }
 
   async opendir(id: bigint): Promise<bigint> {
@@ -505,25 +498,20 @@ export class HostFs {
     if (this.handles.size >= this.maxHandles) throw new FuseError(E.MFILE, 'too many open handles');
     const n = this.node(id);
     const st = await this.lstatNode(n);
-    if (!st.isDirectory()) throw new FuseError(E.NOTDIR, 'not a directory');
+    if ((Number(st.mode) & S_IFMT) !== S_IFDIR) throw new FuseError(E.NOTDIR, 'not a directory');
     if (n.rel === null) throw new FuseError(E.NOENT, 'unlinked');
-    const dir = await this.realDir(n.rel);
-    const list = await fsp.readdir(dir, { withFileTypes: true });
-    const entries: DirEntry[] = [{ name: '.', type: 4 }, { name: '..', type: 4 }];
-    for (const d of list.slice(0, MAX_DIR_ENTRIES)) {
-      const type = d.isFile() ? 8 : d.isDirectory() ? 4 : d.isSymbolicLink() ? 10 : d.isFIFO() ? 1 : d.isSocket() ? 12 : d.isCharacterDevice() ? 2 : d.isBlockDevice() ? 6 : 0;
-      entries.push({ name: d.name, type });
-    }
+    const list = await this.share.readdir(this.placeOf(n), MAX_DIR_ENTRIES);
+    const entries: DirEntry[] = [{ name: '.', type: 4 }, { name: '..', type: 4 }, ...list];
     return this.addHandle({ kind: 'dir', node: n, entries }, gen);
   }
 
   /** lstat of an entry of an open directory (for READDIR inode numbers and READDIRPLUS). */
-  async entryStat(h: DirHandleEntry, name: string): Promise<BigIntStats> {
-    if (h.node.rel === null) throw new FuseError(E.NOENT, 'unlinked');
-    if (name === '.') return fsp.lstat(await this.realDir(h.node.rel), { bigint: true });
-    if (name === '..') return fsp.lstat(h.node.rel === '' ? this.root : `${await this.realDir(h.node.rel)}/..`, { bigint: true });
-    const { path } = await this.childOf(h.node.id, name);
-    return fsp.lstat(path, { bigint: true });
+  async entryStat(h: DirHandleEntry, name: string): Promise<HostStat> {
+    const rel = h.node.rel;
+    if (rel === null) throw new FuseError(E.NOENT, 'unlinked');
+    if (name === '.') return this.share.stat(placeOf(rel));
+    if (name === '..') return this.share.stat(placeOf(rel === '' ? '' : placeOf(rel).dir));
+    return this.share.stat(this.childOf(h.node.id, name).place);
   }
 
   /** A READDIRPLUS entry: takes a lookup reference like LOOKUP does. */
@@ -535,8 +523,7 @@ export class HostFs {
     const n = this.node(id);
     if (n.rel === null) throw new FuseError(E.NOENT, 'unlinked');
     const st = await this.lstatNode(n);
-    const dir = st.isDirectory() ? await this.realDir(n.rel) : this.root;
-    const s = await fsp.statfs(dir);
+    const s = await this.share.statfs((Number(st.mode) & S_IFMT) === S_IFDIR ? this.placeOf(n) : ROOT_PLACE);
     return { blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, bsize: s.bsize };
   }
 
@@ -545,12 +532,12 @@ export class HostFs {
     const st = await this.lstatNode(n);
     if ((mask & 2) && this.readonly) throw new FuseError(E.ROFS, 'read-only share');
     if ((Number(st.mode) & S_IFMT) === S_IFLNK) return; // never follow; the guest resolves links itself
-    await fsp.access(await this.pathOf(n), mask & 7);
+    await this.share.access(this.placeOf(n), mask & 7);
   }
 
   async lseek(fh: bigint, offset: number, whence: number): Promise<number> {
     const h = this.fileHandle(fh);
-    const size = Number((await h.fh.stat({ bigint: true })).size);
+    const size = Number((await io.fstat(h.fd)).size);
     switch (whence) {
       case 0: return offset; // SEEK_SET
       case 3: if (offset >= size) throw new FuseError(E.NXIO, 'past end'); return offset; // SEEK_DATA: no holes known
@@ -565,8 +552,8 @@ export class HostFs {
     if (mode !== 0) throw new FuseError(E.OPNOTSUPP, `fallocate mode ${mode}`);
     const end = offset + length;
     if (!Number.isSafeInteger(end)) throw new FuseError(E.FBIG, 'too large');
-    const size = Number((await h.fh.stat({ bigint: true })).size);
-    if (end > size) await h.fh.truncate(end); // extends (sparsely); Node cannot reserve blocks
+    const size = Number((await io.fstat(h.fd)).size);
+    if (end > size) await io.ftruncate(h.fd, end); // extends (sparsely); Node cannot reserve blocks
   }
 
   // ---- extended attributes ----
@@ -596,35 +583,34 @@ export class HostFs {
   /**
    * Runs `f` on a host target for node `id`. Changes (`viaFd`) go to an fd opened
    * O_RDONLY|O_NOFOLLOW and proven (dev/ino) to be the node, for files and directories; reads,
-   * and other types or files the VMM may not open, use the confined path (never followed by the
-   * addon), as READLINK does. Reads are path-based because the guest kernel asks
-   * for security.capability before every write(2) on FUSE: an open/close pair each time would
-   * more than double the host cost of a small write.
+   * and other types or files the VMM may not open, go by name (never followed by the addon), as
+   * READLINK does. Reads go by name because the guest kernel asks for security.capability
+   * before every write(2) on FUSE: an open/close pair each time would more than double the host
+   * cost of a small write.
    */
-  private async onXattrTarget<T>(id: bigint, viaFd: boolean, f: (api: NativeHostfs, target: number | string) => Promise<T>): Promise<T> {
+  private async onXattrTarget<T>(id: bigint, viaFd: boolean, f: (api: NativeHostfs, target: XattrTarget) => Promise<T>): Promise<T> {
     const api = this.xattrApi();
     const n = this.node(id);
-    const path = await this.pathOf(n);
-    const st = await fsp.lstat(path, { bigint: true });
-    if (keyOf(st) !== n.key) throw new FuseError(E.STALE, `nodeid ${n.id} was replaced on the host`);
+    const place = this.placeOf(n);
+    const st = await this.lstatNode(n);
     const type = Number(st.mode) & S_IFMT;
     if (viaFd && (type === S_IFREG || type === S_IFDIR)) {
-      let h: fsp.FileHandle | undefined;
+      let fd: number | undefined;
       try {
-        h = await this.openChecked(n, path, C.O_RDONLY);
+        fd = await this.openChecked(n, place, C.O_RDONLY);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code !== 'EACCES' && code !== 'EPERM') throw e;
       }
-      if (h) {
+      if (fd !== undefined) {
         try {
-          return await f(api, h.fd);
+          return await f(api, fd);
         } finally {
-          await h.close();
+          await io.close(fd);
         }
       }
     }
-    return f(api, path);
+    return this.share.byName(place, (target) => f(api, target));
   }
 
   /** size 0: the value's length; else the value, ERANGE when it is longer than `size`. */
@@ -662,6 +648,12 @@ export class HostFs {
     const open = [...this.handles.values()];
     this.handles.clear();
     for (const n of [...this.nodes.values()]) this.drop(n);
-    await Promise.allSettled(open.map((h) => (h.kind === 'file' ? h.fh.close() : undefined)));
+    await Promise.allSettled(open.map((h) => (h.kind === 'file' ? io.close(h.fd) : undefined)));
+  }
+
+  /** destroy(), then release the share itself (the root fd): the HostFs is unusable afterwards. */
+  async close(): Promise<void> {
+    await this.destroy();
+    await this.share.close();
   }
 }
