@@ -96,7 +96,9 @@ describe('software CPU: WFE, SEV and the event register', function () {
     expect(b.eventRegister, 'the storing vCPU').to.equal(false);
     let flushes = 0;
     a.mmu.flushTlb = () => void flushes++;
-    b.flushAllTlbs();
+    b.flushTlbs(false, (m) => m.flushTlb());
     expect(flushes, 'peer TLB flushed').to.equal(1);
+    b.flushTlbs(true, (m) => m.flushTlb());
+    expect(flushes, 'a local TLBI leaves the peer alone').to.equal(1);
   });
 });

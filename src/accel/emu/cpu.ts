@@ -105,11 +105,11 @@ export class Cpu {
     }
   }
 
-  /** TLBI broadcast to the inner shareable domain: every vCPU's TLB. */
-  flushAllTlbs(): void {
+  /** A TLBI on this vCPU's TLB (local forms) or broadcast to the inner shareable domain: every vCPU's. */
+  flushTlbs(local: boolean, flush: (mmu: Mmu) => void): void {
     const peers = this.peers;
-    if (peers.length === 0) this.mmu.flushTlb();
-    for (let i = 0; i < peers.length; i++) peers[i].mmu.flushTlb();
+    if (local || peers.length === 0) { flush(this.mmu); return; }
+    for (let i = 0; i < peers.length; i++) flush(peers[i].mmu);
   }
 
   /** Current value of the virtual counter (24 MHz host ticks minus the offset). */

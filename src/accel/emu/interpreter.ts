@@ -376,8 +376,12 @@ function sysInstruction(c: Cpu, s: CpuState, op1: number, crn: number, crm: numb
   if (crn === 8) { // TLBI
     if (c.el === 0) undefinedInstruction(c);
     // CRm 6/7 are the local (non-shareable) forms; every other TLBI broadcasts to all vCPUs.
-    if (crm === 6 || crm === 7) c.mmu.flushTlb();
-    else c.flushAllTlbs();
+    const local = crm === 6 || crm === 7;
+    const byVa = op1 === 0 && (op2 === 1 || op2 === 3 || op2 === 5 || op2 === 7) && (crm === 3 || crm === 7 || crm === 1);
+    const byAsid = op1 === 0 && op2 === 2 && (crm === 3 || crm === 7 || crm === 1);
+    if (byVa) c.flushTlbs(local, (m) => m.flushTlbVa(s.x[rt << 1], s.x[(rt << 1) | 1]));
+    else if (byAsid) c.flushTlbs(local, (m) => m.flushTlbAsid(s.x[(rt << 1) | 1] >>> 16));
+    else c.flushTlbs(local, (m) => m.flushTlb());
     return;
   }
   if (crn === 7) {

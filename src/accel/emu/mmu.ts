@@ -41,10 +41,27 @@ export class Mmu implements VirtualMemory {
   private readonly slotMap: (Mapping | null)[] = new Array<Mapping | null>(TLB_SIZE).fill(null);
   private readonly slotOff = new Float64Array(TLB_SIZE);
   private readonly fastPerm = new Uint8Array(TLB_SIZE);
+  /**
+   * Slots codePa() has vouched for: translated code may jump to their pages until the epoch
+   * moves, so dropping one (TLBI, eviction by another page) moves the epoch.
+   */
+  private readonly codeSlot = new Uint8Array(TLB_SIZE);
+  /**
+   * Vouched-for pages whose slots another page evicted (key: page + hi * 2^20). Their
+   * translations are still architecturally valid, so eviction need not move the epoch; a
+   * TLBI that reaches one does.
+   */
+  private readonly evictedCode = new Set<number>();
+  /** log2 of the largest leaf (page or block) filled since the TLB was last emptied: what a TLBI by VA must cover. */
+  private maxLeafShift = 12;
+  /** A slot was filled for a tagged address (TBI): such tags are not in a TLBI's VA, so TLBIs flush everything. */
+  private taggedFill = false;
   /** The mapping of the last fast() hit. */
   private hm: Mapping | undefined;
   /** Current ASID (from TTBR1 when TCR.A1, else TTBR0). */
   asid = 0;
+  /** 0xff or 0xffff (TCR.AS). */
+  private asidMask = 0xff;
   enabled = false;
   tcr = 0n;
   ttbr0 = 0n;
@@ -75,7 +92,58 @@ export class Mmu implements VirtualMemory {
 
   flushTlb(): void {
     this.tagLo.fill(-1);
+    this.codeSlot.fill(0);
+    this.evictedCode.clear();
+    this.maxLeafShift = 12;
+    this.taggedFill = false;
     this.fTag = -1; this.epoch++;
+  }
+
+  /**
+   * TLBI by VA (VAE1, VALE1, VAAE1, VAALE1 and their broadcast forms; Xt holds VA[55:12]):
+   * drop every slot of the leaf that holds the VA, in all ASIDs (more than the architecture
+   * asks, never less). Slots are 4K slices of their leaf, so a block's other slices go too.
+   */
+  flushTlbVa(xlo: number, xhi: number): void {
+    if (this.maxLeafShift > 21 || this.taggedFill) { this.flushTlb(); return; }
+    const hi = (((xlo >>> 20) & 0xfff) | ((xhi & 0xfff) << 12) | ((xhi & 0x800) !== 0 ? 0xff000000 : 0)) | 0;
+    const pages = 1 << (this.maxLeafShift - 12);
+    const first = (xlo & 0xfffff) & ~(pages - 1);
+    let code = false;
+    for (let k = 0; k < pages; k++) {
+      const page = first + k;
+      const i = (page ^ (hi & 0xfff) ^ (hi >>> 20)) & (TLB_SIZE - 1);
+      if (this.tagLo[i] === page && this.tagHi[i] === hi) {
+        this.tagLo[i] = -1;
+        if (this.codeSlot[i] !== 0) { this.codeSlot[i] = 0; code = true; }
+      }
+      if (this.evictedCode.size !== 0 && this.evictedCode.delete(page + (hi >>> 0) * 0x100000)) code = true;
+    }
+    this.fTag = -1;
+    if (code) this.epoch++;
+  }
+
+  /** Another page takes a vouched-for slot: remember the page for TLBIs (or, past a bound, move the epoch). */
+  private evictCode(slot: number): void {
+    this.codeSlot[slot] = 0;
+    if (this.evictedCode.size >= 4096) { this.evictedCode.clear(); this.epoch++; }
+    this.evictedCode.add(this.tagLo[slot] + (this.tagHi[slot] >>> 0) * 0x100000);
+  }
+
+  /** TLBI ASIDE1(IS) with Xt[63:48] = asid: drop the non-global slots of that ASID. */
+  flushTlbAsid(asidField: number): void {
+    const asid = asidField & this.asidMask;
+    let code = this.evictedCode.size !== 0; // their ASIDs are not kept
+    this.evictedCode.clear();
+    const tagAsid = this.tagAsid, tagLo = this.tagLo;
+    for (let i = 0; i < TLB_SIZE; i++) {
+      if (tagLo[i] !== -1 && tagAsid[i] === asid) {
+        tagLo[i] = -1;
+        if (this.codeSlot[i] !== 0) { this.codeSlot[i] = 0; code = true; }
+      }
+    }
+    this.fTag = -1;
+    if (code) this.epoch++;
   }
 
   /**
@@ -104,6 +172,7 @@ export class Mmu implements VirtualMemory {
     const a1 = (tcr >> 22n) & 1n;
     const asidBits = (tcr >> 36n) & 1n ? 0xffffn : 0xffn;
     this.asid = Number(((a1 ? ttbr1 : ttbr0) >> 48n) & asidBits);
+    this.asidMask = Number(asidBits);
     if (flush) this.flushTlb();
     else { this.fTag = -1; this.epoch++; }
   }
@@ -184,14 +253,15 @@ export class Mmu implements VirtualMemory {
    * cache or TLB hit, executable RAM), else -1; never faults. Fills the fetch cache.
    */
   codePa(lo: number, hi: number): number {
-    if ((lo >>> 12) === this.fTag && hi === this.fTagHi) return this.fMap!.gpa + this.fBase + (lo & 0xfff);
     let pa: number;
     if (!this.enabled) pa = (hi >>> 0) * TWO32 + (lo >>> 0);
     else {
+      // Always through the TLB slot (not the fetch cache), which is then marked as vouched for.
       const i = ((lo >>> 12) ^ (hi & 0xfff) ^ (hi >>> 20)) & (TLB_SIZE - 1);
       if (this.tagLo[i] !== (lo >>> 12) || this.tagHi[i] !== hi || (this.tagAsid[i] >= 0 && this.tagAsid[i] !== this.asid)) return -1;
       if ((this.perm[i] & (this.cpu.el === 0 ? P_X0 : P_X1)) === 0) return -1;
       pa = this.paPage[i] + (lo & 0xfff);
+      this.codeSlot[i] = 1;
     }
     const m = this.cpu.memory.find(pa, 4);
     if (m === undefined || (m.flags & 4) === 0) return -1;
@@ -500,6 +570,9 @@ export class Mmu implements VirtualMemory {
       if (!pxn && !(el0 && !ro)) perm |= P_X1;
       if (!uxn && el0) perm |= P_X0;
       const nG = (dlo >>> 11) & 1;
+      if (this.codeSlot[slot] !== 0) this.evictCode(slot);
+      if (shift > this.maxLeafShift) this.maxLeafShift = shift;
+      if (topHi !== hi) this.taggedFill = true;
       this.tagLo[slot] = lo >>> 12;
       this.tagHi[slot] = hi;
       this.tagAsid[slot] = nG ? this.asid : -1;

@@ -28,6 +28,8 @@ export interface TranslatorOptions {
 
 const PAGE = 4096;
 const MAX_CHAIN = 4;
+/** Interpreted visits to blocks waiting in the queue before the queue is compiled as it is. */
+const QUEUED_VISITS_BEFORE_COMPILE = 512;
 const MAX_ENTRIES = 1 << 16;
 /** Modules before everything is translated anew (block ids must stay non-negative i32). */
 const MAX_MODULES = 1 << (31 - BLOCK_ID_BITS);
@@ -68,6 +70,8 @@ export class Translator {
   private queue: Block[] = [];
   /** Batches run since the queue's oldest block was queued. */
   private waited = 0;
+  /** Visits to queued blocks since the last compile: a hot queue is compiled without waiting to fill. */
+  private queuedVisits = 0;
   private readonly maxWait: number;
   private readonly imports: Record<string, unknown>;
   private failed = false;
@@ -204,7 +208,11 @@ export class Translator {
     const e = this.entry(lo, hi, pa);
     const b = e.block;
     if (b !== undefined && b !== null) {
-      if (b.valid) return b.run !== undefined ? b : undefined;
+      if (b.valid) {
+        if (b.run !== undefined) return b;
+        if (++this.queuedVisits >= QUEUED_VISITS_BEFORE_COMPILE) this.flush();
+        return b.run !== undefined ? b : undefined;
+      }
       e.block = undefined; // its page was written: translate again when hot
       e.count = 0;
       return undefined;
@@ -249,6 +257,7 @@ export class Translator {
     const blocks = this.queue.filter((b) => b.valid);
     this.queue = [];
     this.waited = 0;
+    this.queuedVisits = 0;
     if (blocks.length === 0) return;
     const t0 = performance.now();
     if (this.runs.length >= MAX_MODULES) {
