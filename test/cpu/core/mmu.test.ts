@@ -1,5 +1,5 @@
 // Stage-1 page-table walks of the software CPU with each granule: the guest enables its
-// MMU over tables built here, loads through a remapped page, and stores to a read-only page
+// MMU over tables the test builds, loads through a remapped page, and stores to a read-only page
 // (a permission fault delivered to EL1 with the right ESR and FAR).
 import { expect } from 'chai';
 import { EmuAccelerator } from '../../../src/accel/emu/accelerator.ts';
@@ -7,6 +7,7 @@ import { ExitReason, MemoryFlags, Reg, type Vcpu } from '../../../src/accel/type
 import { SysReg } from '../../../src/accel/sysregs.ts';
 import { allocateRam } from '../../../src/memory/ram.ts';
 import { findToolchain, assembleRaw } from '../../helpers/aarch64-toolchain.ts';
+import { AP_RO, TableBuilder, TableMemory } from '../../helpers/aarch64-page-tables.ts';
 
 const RAM = 0x4000_0000;
 const RAM_SIZE = 64 << 20;
@@ -40,50 +41,6 @@ const GRANULES: Granule[] = [
   { name: '64K, 42-bit VA', bits: 16, tg0: 0b01, t0sz: 22 },
 ];
 
-const AF = 1n << 10n;
-const AP_RO = 1n << 7n;
-const SH_INNER = 3n << 8n;
-
-/** Builds translation tables in RAM for one granule; returns TTBR0. */
-class TableBuilder {
-  private next: number;
-  readonly root: number;
-  constructor(private readonly mem: DataView, private readonly g: Granule) {
-    this.next = TABLES;
-    this.root = this.alloc();
-  }
-  private alloc(): number {
-    const at = this.next;
-    this.next += 1 << this.g.bits;
-    return at;
-  }
-  private startLevel(): number {
-    const stride = this.g.bits - 3;
-    return 4 - Math.ceil((64 - this.g.t0sz - this.g.bits) / stride);
-  }
-  /** Map one page of VA to PA with extra attribute bits. */
-  map(va: number, pa: number, attrs: bigint): void {
-    const stride = this.g.bits - 3;
-    let table = this.root;
-    for (let level = this.startLevel(); level <= 3; level++) {
-      const shift = this.g.bits + stride * (3 - level);
-      const index = Math.floor(va / 2 ** shift) % 2 ** stride;
-      const at = table - RAM + index * 8;
-      if (level === 3) {
-        this.mem.setBigUint64(at, BigInt(pa) | attrs | AF | SH_INNER | 0b11n, true);
-        return;
-      }
-      let desc = this.mem.getBigUint64(at, true);
-      if ((desc & 1n) === 0n) {
-        const t = this.alloc();
-        desc = BigInt(t) | 0b11n;
-        this.mem.setBigUint64(at, desc, true);
-      }
-      table = Number(desc & ~BigInt((1 << this.g.bits) - 1) & 0xffff_ffff_f000n);
-    }
-  }
-}
-
 describe('software CPU: stage-1 translation with every granule', function () {
   this.timeout(20_000);
   let program: Uint8Array;
@@ -110,7 +67,7 @@ describe('software CPU: stage-1 translation with every granule', function () {
       view.setBigUint64(DATA_PA - RAM, 0x1122_3344_5566_7788n, true);
 
       const page = 1 << g.bits;
-      const t = new TableBuilder(view, g);
+      const t = new TableBuilder(new TableMemory(view, RAM, TABLES), g.bits, g.t0sz);
       for (let off = 0; off < 0x2_0000; off += page) t.map(CODE + off, CODE + off, 0n); // code + vectors
       t.map(DATA_VA, DATA_PA, 0n);
       t.map(DATA_VA + page, DATA_PA + page, AP_RO);
@@ -151,7 +108,7 @@ describe('software CPU: stage-1 translation with every granule', function () {
     const view = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
     ram.set(program, 0);
     for (let v = 0; v < 16; v++) ram.set(vectorEntry, VECTORS - RAM + v * 0x80);
-    const t = new TableBuilder(view, g);
+    const t = new TableBuilder(new TableMemory(view, RAM, TABLES), g.bits, g.t0sz);
     for (let off = 0; off < 0x2_0000; off += 4096) t.map(CODE + off, CODE + off, 0n);
     const vcpu = await vm.createVcpu();
     vcpu.setReg(Reg.CPSR, 0x3c5n);
