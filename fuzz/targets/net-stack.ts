@@ -1,9 +1,11 @@
 // The user-mode network stack fed batches of random, mutated and well-formed guest frames
-// (ARP, DHCP, ICMP, DNS, UDP, TCP). Nothing may reach the outside: the instance's host address
+// (ARP, DHCP, ICMP, DNS, UDP, TCP), some marked as TSO segments the way the device hands
+// them over (which the stack must still check: the marker widens only the size limit). Nothing may reach the outside: the instance's host address
 // map sends no destination anywhere (NAT answers unreachable/RST locally) and the DNS relay's
 // upstream is the discard port on loopback. Checked per batch: nothing throws, every frame the
 // stack emits is a well-formed Ethernet frame carrying a parseable ARP or IPv4 packet whose
 // UDP/TCP checksum verifies, and no frame exceeds the maximum Ethernet frame.
+import type { TxSegmentation } from '../../src/net/backend.ts';
 import { parseIp } from '../../src/net/checksum.ts';
 import { ARP_REQUEST, ETHERTYPE_ARP, ETHERTYPE_IPV4, MAX_FRAME, buildArp, buildEthernet, parseArp, parseEthernet } from '../../src/net/ethernet.ts';
 import { PROTO_ICMP, PROTO_TCP, PROTO_UDP, buildIpv4, parseIpv4 } from '../../src/net/ipv4.ts';
@@ -122,7 +124,10 @@ export const netStackTarget: FuzzTarget = {
     const net = await st.net;
     st.out.length = 0;
     const r = new InputReader(input);
-    for (let i = 0; i < MAX_FRAMES && !r.done; i++) net.send(frame(r));
+    for (let i = 0; i < MAX_FRAMES && !r.done; i++) {
+      const segmentation: TxSegmentation | undefined = r.u8() % 4 === 0 ? { protocol: r.u8() & 1 ? 'tcpv4' : 'tcpv6', segmentSize: 1 + r.u16() } : undefined;
+      net.send(frame(r), segmentation);
+    }
     await new Promise<void>((res) => setImmediate(res));
     for (const f of st.out) checkOutput(f);
     if (net.stats.dropped.internal) throw new FuzzInvariantError(`internal drops: ${net.stats.dropped.internal}`);

@@ -5,8 +5,11 @@
 
 namespace nodevisor_netdev {
 
-/** openTap(ifname) -> { fd, ifname }: attach to (or create) tap device ifname. Linux only. */
+/** openTap(ifname, vnetHeader) -> { fd, ifname }: attach to (or create) tap device ifname;
+ *  with vnetHeader every read and write starts with a 12-byte virtio_net_hdr. Linux only. */
 Napi::Value OpenTap(const Napi::CallbackInfo& info);
+/** setTapOffload(fd, flags): TUNSETOFFLOAD, the TUN_F_* offloads the reader accepts. */
+Napi::Value SetTapOffload(const Napi::CallbackInfo& info);
 /** openDgram(localPath, peerPath) -> fd: bound to localPath, connected to peerPath. */
 Napi::Value OpenDgram(const Napi::CallbackInfo& info);
 /** adoptDgram(fd) -> fd: an inherited fd, checked to be a datagram socket, made non-blocking. */

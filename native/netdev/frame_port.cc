@@ -58,9 +58,11 @@ FramePort::FramePort(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FramePor
   // never closes it too (a later close could hit a reused descriptor number).
   fd_ = static_cast<int>(fd);
   double max = info[1].As<Napi::Number>().DoubleValue();
-  if (!(max >= 14 && max <= 65535) || max != static_cast<double>(static_cast<int>(max))) {
+  // Up to a 64 KiB IP packet behind a VLAN-tagged Ethernet header and a virtio-net header (tap
+  // with IFF_VNET_HDR and TSO); kRecvBufferBytes holds that.
+  if (!(max >= 14 && max <= 65535 + 64) || max != static_cast<double>(static_cast<int>(max))) {
     CloseFd();
-    Napi::RangeError::New(env, "maxFrame must be an integer from 14 to 65535").ThrowAsJavaScriptException();
+    Napi::RangeError::New(env, "maxFrame must be an integer from 14 to 65599").ThrowAsJavaScriptException();
     return;
   }
   struct stat st;

@@ -25,6 +25,13 @@ export function pseudoHeaderSum(src: number, dst: number, protocol: number, leng
   return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + length;
 }
 
+/** The pseudo-header sum for the transport segment at l4 of an Ethernet frame whose IPv4 or
+ *  (extension-free) IPv6 header starts at byte 14; the segment runs to the frame's end. */
+export function framePseudoHeaderSum(frame: Uint8Array, ipv6: boolean, l4: number, protocol: number): number {
+  const addresses = ipv6 ? onesSum(frame, 22, 54) : onesSum(frame, 26, 34);
+  return addresses + protocol + (frame.length - l4);
+}
+
 /** Parse dotted-quad IPv4; undefined when malformed. */
 export function parseIp(text: string): number | undefined {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);

@@ -31,6 +31,8 @@ export interface FramePortBackendOptions {
   hint?: (errno: string) => string | undefined;
   /** Runs after the fd is closed (removing a bound socket path). */
   onClose?: () => void;
+  /** Called once, instead of the warning, the first time a send finds the peer gone. */
+  onPeerGone?: (errno: string) => void;
 }
 
 export class FramePortBackend implements NetBackend {
@@ -40,6 +42,7 @@ export class FramePortBackend implements NetBackend {
   private readonly tx = { txFrames: 0, txOversize: 0, txDropped: 0 };
   private lastSendError = '';
   private lastRecvError = '';
+  private peerGoneReported = false;
   private closed = false;
 
   /** Takes over fd (closed by close(), or at once if the port cannot be created). */
@@ -74,6 +77,13 @@ export class FramePortBackend implements NetBackend {
     const name = errnoName(err);
     if (name === 'EAGAIN' || name === 'EWOULDBLOCK' || name === 'ENOBUFS') return; // full for now: routine
     const kind = PEER_GONE.has(name) ? 'peer-gone' : name;
+    if (kind === 'peer-gone' && this.opts.onPeerGone) {
+      if (!this.peerGoneReported) {
+        this.peerGoneReported = true;
+        this.opts.onPeerGone(name);
+      }
+      return;
+    }
     if (kind !== this.lastSendError) {
       this.lastSendError = kind;
       const hint = this.opts.hint?.(name);

@@ -6,7 +6,7 @@ import { addonCandidatePaths, errnoName, loadAddon, type AddonLoadOptions, type 
 
 export const NETDEV_ADDON_NAME = 'nodevisor_netdev';
 /** native/netdev/addon.cc kAbiVersion; other versions are refused. */
-export const NETDEV_ABI_VERSION = 1;
+export const NETDEV_ABI_VERSION = 2;
 
 /** An error of the addon: the failing call and its errno (positive). */
 export interface NativeErrnoError extends Error {
@@ -41,8 +41,11 @@ export interface NativeFramePort {
 
 export interface NativeNetdev {
   abiVersion: number;
-  /** Attaches to (or creates) the tap device; the fd is non-blocking. Linux only. */
-  openTap(ifname: string): { fd: number; ifname: string };
+  /** Attaches to (or creates) the tap device; the fd is non-blocking. With vnetHeader, every
+   *  read and write starts with a 12-byte virtio_net_hdr. Linux only. */
+  openTap(ifname: string, vnetHeader?: boolean): { fd: number; ifname: string };
+  /** TUNSETOFFLOAD: the TUN_F_* offloads the reader of a vnet-header tap accepts. */
+  setTapOffload(fd: number, flags: number): void;
   /** A datagram socket bound at localPath (created) and connected to peerPath. */
   openDgram(localPath: string, peerPath: string): number;
   /** Checks that an inherited fd is a datagram socket and makes it non-blocking. */

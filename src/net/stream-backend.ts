@@ -77,7 +77,7 @@ export class StreamBackend implements NetBackend {
   }
 
   send(frame: Uint8Array): void {
-    if (this.socket.destroyed || this.socket.writableLength > MAX_PENDING_BYTES) {
+    if (this.socket.destroyed || this.socket.writableLength > MAX_PENDING_BYTES || frame.length > MAX_STREAM_FRAME) {
       this.dropped++;
       return;
     }

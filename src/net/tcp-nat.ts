@@ -8,7 +8,7 @@ import { formatIp } from './checksum.ts';
 import { PROTO_TCP } from './ipv4.ts';
 import type { GuestLink } from './link.ts';
 import { TcpConnection, type CloseReason } from './tcp.ts';
-import { ACK, RST, SYN, buildTcp, type OutSegment, type TcpSegment } from './tcp-segment.ts';
+import { ACK, RST, SYN, buildTcp, tcpHeaderLength, type OutSegment, type TcpSegment } from './tcp-segment.ts';
 
 export const MAX_TCP_CONNECTIONS = 512;
 /** Bytes the host socket may hold unwritten; our receive window is what is left. */
@@ -99,16 +99,22 @@ export class TcpNat {
     entry.conn.connect();
   }
 
-  private tcpOptions(entry: Entry): { receiveWindow: () => number; initialRtoMs?: number } {
+  private tcpOptions(entry: Entry): { receiveWindow: () => number; segmentLimit: () => number; initialRtoMs?: number } {
     return {
       receiveWindow: () => HOST_WRITE_BUFFER - (entry.socket?.writableLength ?? 0),
+      segmentLimit: () => this.link.tcpSegmentLimit(),
       initialRtoMs: this.opts.initialRtoMs,
     };
   }
 
   private callbacks(key: string, entry: Entry, ourIp: number, ourPort: number, guestIp: number, guestPort: number) {
     return {
-      output: (s: OutSegment) => this.link.sendIp(ourIp, guestIp, PROTO_TCP, buildTcp(ourIp, guestIp, ourPort, guestPort, s)),
+      output: (s: OutSegment) => {
+        // A large segment leaves its checksum to the guest (TSO implies GUEST_CSUM).
+        const large = s.segmentSize !== undefined;
+        const tcp = buildTcp(ourIp, guestIp, ourPort, guestPort, s, large);
+        this.link.sendIp(ourIp, guestIp, PROTO_TCP, tcp, large ? { segmentSize: s.segmentSize!, tcpHeader: tcpHeaderLength(tcp) } : undefined);
+      },
       data: (bytes: Uint8Array) => {
         const s = entry.socket;
         if (s && !s.destroyed && s.writable) s.write(Buffer.from(bytes));

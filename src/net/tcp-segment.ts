@@ -1,5 +1,7 @@
 // TCP segment headers (RFC 9293, 3.1): parse with checksum and option checks, build with the
-// MSS option on SYNs. Sequence arithmetic is modulo 2^32.
+// MSS option on SYNs, and with only the pseudo-header sum in the checksum field for a segment
+// the receiver completes itself (a large segment handed to the guest with NEEDS_CSUM).
+// Sequence arithmetic is modulo 2^32.
 import { finishChecksum, onesSum, pseudoHeaderSum, readU16, readU32, writeU16, writeU32 } from './checksum.ts';
 import { PROTO_TCP } from './ipv4.ts';
 
@@ -9,6 +11,8 @@ export const RST = 0x04;
 export const PSH = 0x08;
 export const ACK = 0x10;
 export const TCP_HEADER = 20;
+/** Where the checksum sits in the header (csum_offset of a partial checksum). */
+export const TCP_CHECKSUM_OFFSET = 16;
 
 export interface TcpSegment {
   srcPort: number;
@@ -56,9 +60,11 @@ export interface OutSegment {
   window: number;
   mss?: number;
   payload?: Uint8Array;
+  /** Set on a segment carrying more than one MSS of payload (segmentation offload): the MSS. */
+  segmentSize?: number;
 }
 
-export function buildTcp(src: number, dst: number, srcPort: number, dstPort: number, s: OutSegment): Uint8Array {
+export function buildTcp(src: number, dst: number, srcPort: number, dstPort: number, s: OutSegment, partialChecksum = false): Uint8Array {
   const optLen = s.mss !== undefined ? 4 : 0;
   const data = s.payload ?? new Uint8Array(0);
   const p = new Uint8Array(TCP_HEADER + optLen + data.length);
@@ -75,9 +81,14 @@ export function buildTcp(src: number, dst: number, srcPort: number, dstPort: num
     writeU16(p, 22, s.mss);
   }
   p.set(data, TCP_HEADER + optLen);
-  writeU16(p, 16, finishChecksum(onesSum(p, 0, p.length, pseudoHeaderSum(src, dst, PROTO_TCP, p.length))));
+  const pseudo = pseudoHeaderSum(src, dst, PROTO_TCP, p.length);
+  // Partial: the folded, uncomplemented pseudo-header sum, as a checksum-offloading sender leaves it.
+  writeU16(p, 16, partialChecksum ? ~finishChecksum(pseudo) & 0xffff : finishChecksum(onesSum(p, 0, p.length, pseudo)));
   return p;
 }
+
+/** The header length a built or parsed segment declares (its data offset). */
+export const tcpHeaderLength = (p: Uint8Array): number => (p[12] >> 4) * 4;
 
 /** a - b in sequence space, as a signed 32-bit distance. */
 export const seqDiff = (a: number, b: number): number => (a - b) | 0;

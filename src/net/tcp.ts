@@ -4,7 +4,9 @@
 // the guest's receive window (plus zero-window probes), retransmission of everything we send
 // (go-back-N from the oldest unacknowledged byte, exponential backoff, give up with RST),
 // FIN in both directions, RST. Out-of-order data is dropped and re-ACKed; the guest
-// retransmits it. No window scaling, SACK or timestamps; segments are capped by the MSS.
+// retransmits it. No window scaling, SACK or timestamps. Segments are capped by the MSS, or by
+// the link's segmentation offload when the guest takes large segments (not on retransmission:
+// a large segment the guest could not take must not be lost over and over).
 import { ACK, FIN, RST, SYN, seqAdd, seqDiff, type OutSegment, type TcpSegment } from './tcp-segment.ts';
 
 export type TcpState =
@@ -33,6 +35,8 @@ export interface TcpOptions {
   receiveWindow(): number;
   /** Our MSS towards the guest. */
   mss?: number;
+  /** Largest payload one segment may carry when the link segments for us (0: the MSS rules). */
+  segmentLimit?: () => number;
   initialRtoMs?: number;
   maxRetries?: number;
   timeWaitMs?: number;
@@ -187,16 +191,17 @@ export class TcpConnection {
   private flush(probe = false): void {
     if (!this.canSendData()) return;
     const mss = Math.max(1, Math.min(this.peerMss, this.ourMss));
+    const limit = this.retries > 0 ? mss : Math.max(mss, this.opts.segmentLimit?.() ?? 0);
     for (let guard = 0; guard < 1024; guard++) {
       const offset = seqDiff(this.sndNxt, this.dataStart);
       const unsent = this.buf.length - offset;
       const inFlight = seqDiff(this.sndNxt, this.sndUna);
       let room = this.sndWnd - inFlight;
       if (probe && room <= 0 && inFlight === 0) room = 1;
-      const n = Math.min(unsent, room, mss);
+      const n = Math.min(unsent, room, limit);
       if (n <= 0) break;
       const payload = this.buf.subarray(offset, offset + n);
-      this.emit({ seq: this.sndNxt, ack: this.rcvNxt, flags: ACK | (n === unsent ? 0x08 : 0), payload });
+      this.emit({ seq: this.sndNxt, ack: this.rcvNxt, flags: ACK | (n === unsent ? 0x08 : 0), payload, segmentSize: n > mss ? mss : undefined });
       this.sndNxt = seqAdd(this.sndNxt, n);
       if (seqDiff(this.sndNxt, this.sndMax) > 0) this.sndMax = this.sndNxt;
       probe = false;

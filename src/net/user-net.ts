@@ -1,30 +1,36 @@
 // The user-mode network (like QEMU's slirp): a virtual gateway on the guest's Ethernet that
 // answers ARP for its addresses, serves DHCP, relays DNS, answers pings, and NATs UDP and TCP
 // to host sockets; the gateway address is the host's 127.0.0.1. Every frame from the guest is
-// parsed defensively: anything malformed is counted and dropped, never thrown.
+// parsed defensively: anything malformed is counted and dropped, never thrown. TCP over IPv4
+// takes segmentation offload both ways: a guest's TSO frame (validated by the device) is one
+// segment for the TCP code, and a guest that acked TSO4 is sent segments of up to 64 KiB.
 import type { DeviceLogger } from '../devices/virtio/device.ts';
 import { silentLogger } from '../devices/virtio/device.ts';
 import { formatIp } from './checksum.ts';
 import { dhcpReply, parseDhcp, DHCP_CLIENT_PORT, DHCP_SERVER_PORT, LIMITED_BROADCAST } from './dhcp.ts';
 import { DnsRelay, DNS_PORT, hostUpstream, type Upstream } from './dns.ts';
 import {
-  ARP_REPLY, ARP_REQUEST, BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, MAX_FRAME, buildArp, buildEthernet, isMulticastMac,
+  ARP_REPLY, ARP_REQUEST, BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER, MAX_FRAME, buildArp, buildEthernet, isMulticastMac,
   macEquals, parseArp, parseEthernet,
 } from './ethernet.ts';
 import { PortForwards } from './hostfwd.ts';
 import { echoReply } from './icmp.ts';
-import { PROTO_ICMP, PROTO_TCP, PROTO_UDP, buildIpv4, parseIpv4 } from './ipv4.ts';
+import { IPV4_HEADER, PROTO_ICMP, PROTO_TCP, PROTO_UDP, buildIpv4, parseIpv4 } from './ipv4.ts';
 import type { GuestLink } from './link.ts';
-import type { NetBackend } from './backend.ts';
+import { NO_GUEST_OFFLOADS, type GuestOffloads, type NetBackend, type RxOffload, type TxSegmentation } from './backend.ts';
 import { netmaskOf, type UserNetSpec } from './spec.ts';
 import { TcpNat } from './tcp-nat.ts';
-import { parseTcp } from './tcp-segment.ts';
+import { TCP_CHECKSUM_OFFSET, TCP_HEADER, parseTcp } from './tcp-segment.ts';
 import { buildUdp, parseUdp } from './udp.ts';
 import { UdpNat } from './udp-nat.ts';
 
 /** The gateway's MAC (the one slirp uses). */
 export const GATEWAY_MAC = new Uint8Array([0x52, 0x55, 0x0a, 0x00, 0x02, 0x02]);
 const LEASE_SECONDS = 86400;
+/** Largest IPv4 packet, the bound on a TCP segment sent or taken with segmentation offload. */
+const MAX_IP_PACKET = 65535;
+/** TCP payload of the largest segment sent to a guest that takes TSO. */
+export const MAX_TCP_SEGMENT_PAYLOAD = MAX_IP_PACKET - IPV4_HEADER - TCP_HEADER;
 
 export interface UserNetOptions {
   /** The guest's MAC (the device's), used until the guest's own frames show it. */
@@ -44,6 +50,8 @@ export interface UserNetStats {
 
 export class UserNetwork implements NetBackend, GuestLink {
   readonly checksumsTrusted = true;
+  readonly acceptsSegmentation = { tcpv4: true, tcpv6: false }; // the stack has no IPv6
+  readonly producesSegmentation = { tcpv4: true, tcpv6: false };
   readonly guestIp: number;
   readonly gatewayIp: number;
   readonly log: DeviceLogger;
@@ -55,7 +63,8 @@ export class UserNetwork implements NetBackend, GuestLink {
   private readonly dnsIp: number;
   private readonly mask: number;
   private guestMac: Uint8Array;
-  private receiver: (frame: Uint8Array) => void = () => undefined;
+  private receiver: (frame: Uint8Array, offload?: RxOffload) => void = () => undefined;
+  private guestOffloads: GuestOffloads = NO_GUEST_OFFLOADS;
   private closed = false;
 
   private constructor(private readonly spec: UserNetSpec, opts: UserNetOptions) {
@@ -82,8 +91,16 @@ export class UserNetwork implements NetBackend, GuestLink {
     return n;
   }
 
-  onFrame(receiver: (frame: Uint8Array) => void): void {
+  onFrame(receiver: (frame: Uint8Array, offload?: RxOffload) => void): void {
     this.receiver = receiver;
+  }
+
+  setGuestOffloads(offloads: GuestOffloads): void {
+    this.guestOffloads = offloads;
+  }
+
+  tcpSegmentLimit(): number {
+    return this.guestOffloads.tcpv4 ? MAX_TCP_SEGMENT_PAYLOAD : 0;
   }
 
   private drop(reason: string): void {
@@ -99,21 +116,27 @@ export class UserNetwork implements NetBackend, GuestLink {
     return formatIp(ip);
   }
 
-  sendIp(src: number, dst: number, protocol: number, payload: Uint8Array): void {
-    this.output(dst === LIMITED_BROADCAST ? BROADCAST_MAC : this.guestMac, ETHERTYPE_IPV4, buildIpv4(src, dst, protocol, payload));
+  sendIp(src: number, dst: number, protocol: number, payload: Uint8Array, segment?: { segmentSize: number; tcpHeader: number }): void {
+    const transport = ETH_HEADER + IPV4_HEADER;
+    const offload: RxOffload | undefined = segment && {
+      csumStart: transport,
+      csumOffset: TCP_CHECKSUM_OFFSET,
+      gso: { protocol: 'tcpv4', segmentSize: segment.segmentSize, headerLength: transport + segment.tcpHeader },
+    };
+    this.output(dst === LIMITED_BROADCAST ? BROADCAST_MAC : this.guestMac, ETHERTYPE_IPV4, buildIpv4(src, dst, protocol, payload), offload);
   }
 
-  private output(dstMac: Uint8Array, type: number, payload: Uint8Array): void {
+  private output(dstMac: Uint8Array, type: number, payload: Uint8Array, offload?: RxOffload): void {
     if (this.closed) return;
     this.stats.framesOut++;
-    this.receiver(buildEthernet(dstMac, GATEWAY_MAC, type, payload));
+    this.receiver(buildEthernet(dstMac, GATEWAY_MAC, type, payload), offload);
   }
 
-  send(frame: Uint8Array): void {
+  send(frame: Uint8Array, segmentation?: TxSegmentation): void {
     if (this.closed) return;
     this.stats.framesIn++;
     try {
-      this.input(frame);
+      this.input(frame, segmentation);
     } catch (e) {
       // A parser bug must not take the VMM down: count it and carry on.
       this.drop('internal');
@@ -121,8 +144,10 @@ export class UserNetwork implements NetBackend, GuestLink {
     }
   }
 
-  private input(frame: Uint8Array): void {
-    if (frame.length > MAX_FRAME + 4) return this.drop('oversized');
+  private input(frame: Uint8Array, segmentation?: TxSegmentation): void {
+    if (segmentation && segmentation.protocol !== 'tcpv4') return this.drop('gso-protocol');
+    // A TSO frame is one TCP segment of up to a full IP packet; everything else fits the MTU.
+    if (frame.length > (segmentation ? ETH_HEADER + MAX_IP_PACKET : MAX_FRAME + 4)) return this.drop('oversized');
     const eth = parseEthernet(frame);
     if (!eth) return this.drop('ethernet');
     if (!isMulticastMac(eth.dst) && !macEquals(eth.dst, GATEWAY_MAC)) return this.drop('not-for-us');
@@ -132,6 +157,7 @@ export class UserNetwork implements NetBackend, GuestLink {
     const ip = parseIpv4(eth.payload);
     if (typeof ip === 'string') return this.drop(`ipv4-${ip}`);
     this.guestMac = eth.src.slice();
+    if (segmentation && ip.protocol !== PROTO_TCP) return this.drop('gso-not-tcp');
     switch (ip.protocol) {
       case PROTO_UDP: {
         const u = parseUdp(ip.src, ip.dst, ip.payload);

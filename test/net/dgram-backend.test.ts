@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openBackend } from '../../src/net/backends.ts';
-import { openDgram } from '../../src/net/dgram-backend.ts';
+import { openDgram, type ReconnectingDgram } from '../../src/net/dgram-backend.ts';
 import type { FramePortBackend } from '../../src/net/frame-port-backend.ts';
 import { loadNetdev, type NativeNetdev } from '../../src/net/netdev-native.ts';
 import { parseNetSpec, type DgramSocketNetSpec } from '../../src/net/spec.ts';
@@ -169,25 +169,61 @@ describe('unix datagram backend (--net socket,type=dgram)', function () {
     }
   });
 
-  it('counts and reports frames sent after the peer is gone, once', async () => {
+  it('counts frames sent after the peer is gone and reports the outage once', async () => {
     const path = await startPeer();
     const log = collectingLog();
-    const be = (await openBackend(parseNetSpec(`socket,type=dgram,path=${path}`), new Uint8Array(6), log)) as FramePortBackend;
+    const be = (await openBackend(parseNetSpec(`socket,type=dgram,path=${path}`), new Uint8Array(6), log)) as ReconnectingDgram;
     try {
       await peer!.waitFor(/^recv 56464b54 /);
       peer!.command('close');
       await peer!.waitFor(/^closed$/);
       await peer!.exited();
       for (let i = 0; i < 5; i++) be.send(new Uint8Array(60));
-      await sleep(50);
+      await sleep(350); // a few reconnection attempts fail meanwhile (ENOENT)
+      for (let i = 0; i < 5; i++) be.send(new Uint8Array(60));
       const s = be.stats();
-      expect(s.txDropped).to.equal(5);
-      const sendWarnings = log.warnings.filter((w) => w.includes('frames to the host are dropped'));
-      expect(sendWarnings, log.warnings.join("\n")).to.have.length(1);
-      expect(sendWarnings[0]).to.match(/^--net socket,type=dgram,path=.*: frames to the host are dropped: (ECONNREFUSED|ENOTCONN|ECONNRESET)/);
+      expect(s.txDropped).to.equal(10);
+      expect([s.connected, s.reconnects, s.txDisconnected]).to.deep.equal([false, 0, 9]);
+      expect(log.warnings, log.warnings.join('\n')).to.have.length(1);
+      expect(log.warnings[0]).to.match(/^--net socket,type=dgram,path=.*: the peer is gone \((ECONNREFUSED|ENOTCONN|ECONNRESET)\); dropping frames and reconnecting$/);
     } finally {
       await be.close();
     }
+  });
+
+  it('reconnects when the peer restarts: VFKT again, then frames flow both ways', async () => {
+    const path = await startPeer();
+    const local = join(dir, 'me.sock');
+    const log = collectingLog();
+    const be = (await openBackend(parseNetSpec(`socket,type=dgram,path=${path},local=${local}`), new Uint8Array(6), log)) as ReconnectingDgram;
+    const got: string[] = [];
+    be.onFrame((f) => got.push(Buffer.from(f).toString('hex')));
+    try {
+      await peer!.waitFor(/^recv 56464b54 /);
+      peer!.command('close');
+      await peer!.exited();
+      be.send(new Uint8Array(60)); // finds the peer gone
+      be.send(new Uint8Array(60)); // dropped while disconnected
+      await sleep(250);
+      await startPeer(); // the same path, a new socket: gvproxy restarted
+      expect(await peer!.waitFor(/^recv /, 8000)).to.equal(`recv 56464b54 ${local}`);
+      const frame = Buffer.alloc(200, 0x42);
+      be.send(frame);
+      expect(await peer!.waitFor(/^recv 4242/)).to.equal(`recv ${frame.toString('hex')} ${local}`);
+      peer!.command('send 0102030405060708090a0b0c0d0e');
+      await until(() => got.length === 1, 'a frame from the restarted peer');
+      expect(got[0]).to.equal('0102030405060708090a0b0c0d0e');
+      const s = be.stats();
+      expect([s.connected, s.reconnects, s.txDisconnected, s.rxFrames]).to.deep.equal([true, 1, 1, 1]);
+      expect(s.txFrames).to.equal(3); // two handshakes and the frame
+      expect(log.warnings.map((w) => w.replace(/^.*?: /, ''))).to.deep.equal([
+        `the peer is gone (${/\((\w+)\)/.exec(log.warnings[0])![1]}); dropping frames and reconnecting`,
+        'reconnected (1 frames dropped while disconnected so far)',
+      ]);
+    } finally {
+      await be.close();
+    }
+    expect(existsSync(local)).to.equal(false);
   });
 
   it('fails in one line naming the errno when nothing is bound at the path, leaving no socket behind', async () => {

@@ -13,7 +13,7 @@ class Harness {
   window = 65535;
   readonly conn: TcpConnection;
 
-  constructor(passive: boolean, opts: { rto?: number; retries?: number } = {}) {
+  constructor(passive: boolean, opts: { rto?: number; retries?: number; segmentLimit?: number } = {}) {
     const cb = {
       output: (s: OutSegment) => this.out.push(s),
       data: (b: Uint8Array) => this.data.push(...b),
@@ -24,7 +24,7 @@ class Harness {
         this.closed = r;
       },
     };
-    const o = { receiveWindow: () => this.window, iss: ISS, initialRtoMs: opts.rto ?? 20, maxRetries: opts.retries ?? 3, timeWaitMs: 10 };
+    const o = { receiveWindow: () => this.window, iss: ISS, initialRtoMs: opts.rto ?? 20, maxRetries: opts.retries ?? 3, timeWaitMs: 10, segmentLimit: () => opts.segmentLimit ?? 0 };
     this.conn = passive ? TcpConnection.fromSyn(seg({ seq: GUEST_ISS, flags: SYN, mss: 100 }), cb, o) : new TcpConnection(cb, o);
   }
 
@@ -149,6 +149,23 @@ describe('TCP state machine', () => {
     const all = h.take();
     expect(all.at(-1)!.flags & RST).to.equal(RST);
     expect(h.closed).to.equal('timeout');
+  });
+
+  it('sends segments up to the link limit (marked with the MSS) under the window, and MSS-sized ones on retransmission', async () => {
+    const h = new Harness(true, { rto: 10, retries: 3, segmentLimit: 1000 });
+    h.establish();
+    h.conn.input(seg({ seq: G(0), ack: ISS + 1, window: 2400 }));
+    h.conn.write(bytes(3000));
+    const sent = h.take();
+    expect(sent.map((s) => [s.payload!.length, s.segmentSize])).to.deep.equal([[1000, 100], [1000, 100], [400, 100]]);
+    h.conn.input(seg({ seq: G(0), ack: ISS + 1 + 2400, window: 2400 }));
+    expect(h.take().map((s) => [s.payload!.length, s.segmentSize])).to.deep.equal([[600, 100]]);
+    await tick(20); // the last 600 bytes time out: resent in MSS-sized pieces, unmarked
+    const re = h.take();
+    expect(re.map((s) => [s.seq, s.payload!.length, s.segmentSize])).to.deep.equal(
+      [0, 1, 2, 3, 4, 5].map((i) => [ISS + 1 + 2400 + 100 * i, 100, undefined]),
+    );
+    h.conn.abort();
   });
 
   it('probes a zero window and resumes when it opens', async () => {

@@ -227,6 +227,18 @@ describe('user-mode network', () => {
     expect(sink.frames).to.deep.equal([]);
     expect(Object.keys(net.stats.dropped).sort()).to.deep.equal(['ethernet', 'ethertype', 'ipv4-checksum', 'not-for-us', 'tcp-checksum']);
   });
+
+  it('takes an oversized frame only as an IPv4 TCP segment the device marked for segmentation', async () => {
+    ({ net, sink } = await network());
+    const big = new Uint8Array(20000);
+    net.send(udpFrame(GATEWAY_IP, 1000, 2000, big));
+    net.send(udpFrame(GATEWAY_IP, 1000, 2000, big), { protocol: 'tcpv4', segmentSize: 1448 });
+    net.send(tcpFrame(GATEWAY_IP, 40009, 9, { seq: 1, ack: 0, flags: ACK, window: 0, payload: big }), { protocol: 'tcpv6', segmentSize: 1448 });
+    expect(net.stats.dropped).to.deep.equal({ 'oversized': 1, 'gso-not-tcp': 1, 'gso-protocol': 1 });
+    // A marked TCP segment is processed: no connection, so it is answered with RST.
+    net.send(tcpFrame(GATEWAY_IP, 40009, 9, { seq: 1, ack: 5, flags: ACK, window: 0, payload: big }), { protocol: 'tcpv4', segmentSize: 1448 });
+    expect((await sink.next(tcpOf)).flags & RST).to.equal(RST);
+  });
 });
 
 describe('user-mode network bulk TCP', () => {

@@ -2,36 +2,40 @@
 // (the user-mode stack, a stream socket). Offers the MAC and link status in config space,
 // mergeable receive buffers, and checksum offload both ways: the guest may hand over frames
 // with NEEDS_CSUM (completed here before the backend sees them), and frames from a backend that
-// computes its own checksums are marked DATA_VALID so the guest skips verifying them. No
-// segmentation offload (TSO/UFO) is offered. Received frames wait in a bounded backlog while
-// the guest has no buffers posted; past that they are dropped, as a NIC would.
+// computes its own checksums are marked DATA_VALID so the guest skips verifying them. TCP
+// segmentation offload is offered only where the backend can honour it: HOST_TSO4/6 when it
+// takes one large TCP segment as is (validated and checksummed here first, offload.ts), and
+// GUEST_TSO4/6 when it can send large segments, which it does only once the guest acked them.
+// No UFO or ECN. Received frames wait in a bounded backlog while the guest has no buffers
+// posted; past that they are dropped, as a NIC would.
 import type { GuestMemoryAccess } from '../../../memory/guest-memory.ts';
-import type { NetBackend } from '../../../net/backend.ts';
-import { finishChecksum, onesSum } from '../../../net/checksum.ts';
+import { NO_GUEST_OFFLOADS, type NetBackend, type RxOffload } from '../../../net/backend.ts';
 import {
   bit, readConfigBytes, silentLogger, VIRTIO_F_EVENT_IDX, VIRTIO_F_INDIRECT_DESC, VIRTIO_F_VERSION_1, VIRTIO_ID_NET,
   type DeviceLogger, type DeviceSignals, type VirtioDevice,
 } from '../device.ts';
 import type { DescriptorChain, Virtqueue } from '../queue.ts';
+import { completeChecksum, NET_HDR_BYTES, prepareTx, rxHeader, type TxOffloads } from './offload.ts';
+
+export { NET_HDR_BYTES, VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE } from './offload.ts';
 
 export const VIRTIO_NET_F_CSUM = 0;
 export const VIRTIO_NET_F_GUEST_CSUM = 1;
 export const VIRTIO_NET_F_MAC = 5;
+export const VIRTIO_NET_F_GUEST_TSO4 = 7;
+export const VIRTIO_NET_F_GUEST_TSO6 = 8;
+export const VIRTIO_NET_F_HOST_TSO4 = 11;
+export const VIRTIO_NET_F_HOST_TSO6 = 12;
 export const VIRTIO_NET_F_MRG_RXBUF = 15;
 export const VIRTIO_NET_F_STATUS = 16;
 
-export const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
-export const VIRTIO_NET_HDR_F_DATA_VALID = 2;
-export const VIRTIO_NET_HDR_GSO_NONE = 0;
 export const VIRTIO_NET_S_LINK_UP = 1;
 
-/** virtio_net_hdr with num_buffers: always 12 bytes under VERSION_1. */
-export const NET_HDR_BYTES = 12;
 export const NET_QUEUE_SIZE = 256;
 export const RX_QUEUE = 0;
 export const TX_QUEUE = 1;
-/** Largest frame accepted from the guest (no TSO: MTU-sized, with generous slack). */
-export const MAX_TX_FRAME = 65535;
+/** Largest frame accepted from the guest: a 64 KiB IP packet (TSO) behind a VLAN-tagged header. */
+export const MAX_TX_FRAME = 65535 + 18;
 /** Frames waiting for guest buffers; more are dropped. */
 export const MAX_RX_BACKLOG = 256;
 /** Buffers one received frame may span with mergeable buffers. */
@@ -50,6 +54,13 @@ export interface NetDeviceStats {
   rxFrames: number;
   txDropped: number;
   rxDropped: number;
+  /** Transmitted frames refused, by reason (bad checksum or TSO requests). */
+  txRefused: Record<string, number>;
+}
+
+interface RxFrame {
+  frame: Uint8Array;
+  offload?: RxOffload;
 }
 
 type State =
@@ -59,19 +70,17 @@ type State =
 export class VirtioNet implements VirtioDevice {
   readonly name = 'virtio-net';
   readonly deviceType = VIRTIO_ID_NET;
-  readonly features =
-    bit(VIRTIO_F_VERSION_1) | bit(VIRTIO_F_INDIRECT_DESC) | bit(VIRTIO_F_EVENT_IDX) |
-    bit(VIRTIO_NET_F_MAC) | bit(VIRTIO_NET_F_STATUS) | bit(VIRTIO_NET_F_MRG_RXBUF) |
-    bit(VIRTIO_NET_F_CSUM) | bit(VIRTIO_NET_F_GUEST_CSUM);
+  readonly features: bigint;
   readonly queueMaxSizes = [NET_QUEUE_SIZE, NET_QUEUE_SIZE];
   readonly configSize = CONFIG_BYTES;
-  readonly stats: NetDeviceStats = { txFrames: 0, rxFrames: 0, txDropped: 0, rxDropped: 0 };
+  readonly stats: NetDeviceStats = { txFrames: 0, rxFrames: 0, txDropped: 0, rxDropped: 0, txRefused: {} };
   readonly mac: Uint8Array;
   private readonly config = new Uint8Array(CONFIG_BYTES);
   private readonly backend: NetBackend;
   private readonly log: DeviceLogger;
   private state: State = { kind: 'inactive' };
-  private backlog: Uint8Array[] = [];
+  private backlog: RxFrame[] = [];
+  private txOffloads: TxOffloads = { csum: false, tcpv4: false, tcpv6: false };
   /** Receive chains popped but not yet filled (a frame needing more buffers than are posted). */
   private held: DescriptorChain[] = [];
   private txScheduled = false;
@@ -83,7 +92,15 @@ export class VirtioNet implements VirtioDevice {
     this.config.set(this.mac, 0);
     this.config[6] = VIRTIO_NET_S_LINK_UP;
     this.config[8] = 1;
-    this.backend.onFrame((f) => this.receive(f));
+    const takes = this.backend.acceptsSegmentation;
+    const makes = this.backend.producesSegmentation;
+    this.features =
+      bit(VIRTIO_F_VERSION_1) | bit(VIRTIO_F_INDIRECT_DESC) | bit(VIRTIO_F_EVENT_IDX) |
+      bit(VIRTIO_NET_F_MAC) | bit(VIRTIO_NET_F_STATUS) | bit(VIRTIO_NET_F_MRG_RXBUF) |
+      bit(VIRTIO_NET_F_CSUM) | bit(VIRTIO_NET_F_GUEST_CSUM) |
+      (takes?.tcpv4 ? bit(VIRTIO_NET_F_HOST_TSO4) : 0n) | (takes?.tcpv6 ? bit(VIRTIO_NET_F_HOST_TSO6) : 0n) |
+      (makes?.tcpv4 ? bit(VIRTIO_NET_F_GUEST_TSO4) : 0n) | (makes?.tcpv6 ? bit(VIRTIO_NET_F_GUEST_TSO6) : 0n);
+    this.backend.onFrame((f, offload) => this.receive(f, offload));
   }
 
   readConfig(offset: number, size: number): number {
@@ -98,12 +115,23 @@ export class VirtioNet implements VirtioDevice {
   activate(mem: GuestMemoryAccess, queues: readonly Virtqueue[], features: bigint, signals: DeviceSignals): void {
     this.state = { kind: 'activated', mem, rx: queues[RX_QUEUE], tx: queues[TX_QUEUE], signals, features };
     this.held = [];
+    // Segmentation needs the matching checksum offload (5.1.3.1); a driver acking one without
+    // the other gets neither.
+    const csum = this.has(VIRTIO_NET_F_CSUM);
+    this.txOffloads = { csum, tcpv4: csum && this.has(VIRTIO_NET_F_HOST_TSO4), tcpv6: csum && this.has(VIRTIO_NET_F_HOST_TSO6) };
+    const guestCsum = this.has(VIRTIO_NET_F_GUEST_CSUM);
+    this.backend.setGuestOffloads?.({
+      csum: guestCsum,
+      tcpv4: guestCsum && this.has(VIRTIO_NET_F_GUEST_TSO4),
+      tcpv6: guestCsum && this.has(VIRTIO_NET_F_GUEST_TSO6),
+    });
   }
 
   reset(): void {
     this.state = { kind: 'inactive' };
     this.backlog = [];
     this.held = [];
+    this.backend.setGuestOffloads?.(NO_GUEST_OFFLOADS);
   }
 
   queueNotify(index: number): void {
@@ -118,22 +146,37 @@ export class VirtioNet implements VirtioDevice {
   }
 
   /** A frame from the backend for the guest. */
-  receive(frame: Uint8Array): void {
+  receive(frame: Uint8Array, offload?: RxOffload): void {
     if (this.state.kind !== 'activated' || frame.length === 0) {
       this.stats.rxDropped++;
       return;
+    }
+    if (offload && !this.guestTakes(offload)) {
+      // The backend raced a renegotiation: finish the checksum here; a large segment cannot be cut.
+      if (offload.gso || !completeChecksum(frame, offload)) {
+        this.stats.rxDropped++;
+        return;
+      }
+      offload = undefined;
     }
     if (this.backlog.length >= MAX_RX_BACKLOG) {
       this.stats.rxDropped++;
       this.log.debug('virtio-net: rx backlog full, dropping a frame');
       return;
     }
-    this.backlog.push(frame);
+    this.backlog.push({ frame, offload });
     this.deliver();
   }
 
   private has(feature: number): boolean {
     return this.state.kind === 'activated' && (this.state.features & bit(feature)) !== 0n;
+  }
+
+  /** Whether the negotiated features let the guest take this frame's offload as described. */
+  private guestTakes(o: RxOffload): boolean {
+    if (!this.has(VIRTIO_NET_F_GUEST_CSUM)) return false;
+    if (!o.gso) return true;
+    return this.has(o.gso.protocol === 'tcpv4' ? VIRTIO_NET_F_GUEST_TSO4 : VIRTIO_NET_F_GUEST_TSO6);
   }
 
   private deliver(): void {
@@ -143,7 +186,7 @@ export class VirtioNet implements VirtioDevice {
     const dataValid = this.backend.checksumsTrusted && this.has(VIRTIO_NET_F_GUEST_CSUM);
     let delivered = 0;
     while (this.backlog.length > 0) {
-      const frame = this.backlog[0];
+      const { frame, offload } = this.backlog[0];
       const need = NET_HDR_BYTES + frame.length;
       let have = this.held.reduce((n, c) => n + c.writableLength, 0);
       while (have < need && this.held.length < (mergeable ? MAX_RX_BUFFERS_PER_FRAME : 1)) {
@@ -168,8 +211,7 @@ export class VirtioNet implements VirtioDevice {
         continue;
       }
       this.backlog.shift();
-      const hdr = new Uint8Array(NET_HDR_BYTES);
-      hdr[0] = dataValid ? VIRTIO_NET_HDR_F_DATA_VALID : 0;
+      const hdr = rxHeader(offload, dataValid);
       const data = new Uint8Array(need);
       data.set(frame, NET_HDR_BYTES);
       let pos = 0;
@@ -202,15 +244,14 @@ export class VirtioNet implements VirtioDevice {
       const c = st.tx.pop();
       if (!c) break;
       const len = c.readableLength;
-      let frame: Uint8Array | undefined;
-      if (len < NET_HDR_BYTES || len > NET_HDR_BYTES + MAX_TX_FRAME) this.log.warn(`virtio-net: tx chain of ${len} bytes`);
-      else frame = this.prepare(c.readBytes(st.mem, 0, len));
+      const prepared = len < NET_HDR_BYTES || len > NET_HDR_BYTES + MAX_TX_FRAME ? 'chain-length' : prepareTx(c.readBytes(st.mem, 0, len), this.txOffloads);
       st.tx.addUsed(c.head, 0);
-      if (frame) {
+      if (typeof prepared === 'string') this.refuse(prepared, len);
+      else {
         this.stats.txFrames++;
-        this.backend.send(frame);
+        this.backend.send(prepared.frame, prepared.segmentation);
         if (this.state !== st) return; // the backend's reply reset the device
-      } else this.stats.txDropped++;
+      }
     }
     if (n > 0) st.signals.usedBuffers(TX_QUEUE);
     if (n === MAX_TX_PER_TURN && !this.txScheduled) {
@@ -222,29 +263,11 @@ export class VirtioNet implements VirtioDevice {
     }
   }
 
-  /** Strip the header and complete a partial checksum; undefined when the request is invalid. */
-  private prepare(bytes: Uint8Array): Uint8Array | undefined {
-    const flags = bytes[0];
-    const gso = bytes[1];
-    const frame = bytes.subarray(NET_HDR_BYTES);
-    if (gso !== VIRTIO_NET_HDR_GSO_NONE) {
-      this.log.warn(`virtio-net: tx with gso_type ${gso}, which was not offered`);
-      return undefined;
-    }
-    if (flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-      const start = bytes[6] | (bytes[7] << 8);
-      const offset = bytes[8] | (bytes[9] << 8);
-      if (!this.has(VIRTIO_NET_F_CSUM) || start + offset + 2 > frame.length) {
-        this.log.warn(`virtio-net: tx NEEDS_CSUM with start ${start} offset ${offset} for a ${frame.length}-byte frame`);
-        return undefined;
-      }
-      // The driver seeded the field with the pseudo-header sum; fold in everything from start.
-      let c = finishChecksum(onesSum(frame, start, frame.length));
-      // UDP over IPv4 sends a computed zero as 0xffff (zero means "no checksum", RFC 768).
-      if (c === 0 && frame.length > 23 && frame[12] === 0x08 && frame[13] === 0x00 && frame[23] === 17) c = 0xffff;
-      frame[start + offset] = c >> 8;
-      frame[start + offset + 1] = c & 0xff;
-    }
-    return frame;
+  /** Count a refused transmit; warn once per reason (the guest controls how often). */
+  private refuse(reason: string, chainLength: number): void {
+    this.stats.txDropped++;
+    const seen = this.stats.txRefused[reason] ?? 0;
+    this.stats.txRefused[reason] = seen + 1;
+    (seen === 0 ? this.log.warn : this.log.debug).call(this.log, `virtio-net: dropping a ${chainLength}-byte tx chain (${reason})`);
   }
 }
