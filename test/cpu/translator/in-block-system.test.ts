@@ -1,0 +1,265 @@
+// System instructions inside translated blocks, through the interpreter helper: MRS
+// continues the block; MSR (register and immediate), TLBI, IC and AT end it after the
+// instruction, so the batch loop sees a new interrupt mask or translation regime before
+// the next one. A VMM-trapped MRS leaves as a precise EC 0x18 exit.
+import { expect } from 'chai';
+import { SysReg } from '../../../src/accel/sysregs.ts';
+import { BlockGen } from '../../../src/accel/emu/translator/codegen.ts';
+import { Code } from '../../../src/accel/emu/translator/wasm.ts';
+import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
+import { RAM_BASE } from './harness.ts';
+import { AP_EL1_RW, IMAGE, L1_TABLE, ec, expectHvc, guestPair, mmuOn, runToExit, thrownFromTranslated, writeTables } from './guest.ts';
+
+/** What the code generator makes of one instruction word. */
+function kind(word: number): 'next' | 'end' | false {
+  return new BlockGen(new Code(), BigInt(IMAGE), { chain: () => -1 }).insn(word);
+}
+
+const word = (bytes: Uint8Array, i = 0): number => new DataView(bytes.buffer, bytes.byteOffset).getUint32(4 * i, true);
+
+describe('translation tier: system instructions inside blocks', function () {
+  let tc: Toolchain;
+  before(function () {
+    const found = findToolchain();
+    if (!found.toolchain) this.skip();
+    tc = found.toolchain!;
+  });
+
+  it('MRS continues the block; MSR, TLBI, IC and AT end it after the instruction', () => {
+    const cases: [string, 'next' | 'end'][] = [
+      ['mrs x1, sp_el0', 'next'], ['mrs x1, tpidr_el1', 'next'], ['mrs x1, daif', 'next'], ['mrs x1, nzcv', 'next'],
+      ['mrs x1, cntvct_el0', 'next'], ['dc zva, x1', 'next'], ['dc civac, x1', 'next'],
+      ['msr daifset, #2', 'end'], ['msr daifclr, #2', 'end'], ['msr spsel, #0', 'end'], ['msr tpidr_el1, x1', 'end'],
+      ['msr ttbr0_el1, x1', 'end'], ['msr nzcv, x1', 'end'], ['tlbi vmalle1', 'end'], ['tlbi vae1is, x1', 'end'],
+      ['ic iallu', 'end'], ['ic ivau, x1', 'end'], ['at s1e1r, x1', 'end'],
+    ];
+    const bin = assembleRaw(tc, cases.map(([s]) => s).join('\n'));
+    cases.forEach(([s, k], i) => expect(kind(word(bin, i)), s).to.equal(k));
+  });
+
+  it('MRS and MSR of SP_EL0, TPIDR_EL1, DAIF, NZCV, SPSel and CNTVCT in a hot loop: as interpreted', () => {
+    const code = assembleRaw(tc, `
+      ldr x20, =${RAM_BASE + 0x40_0000}
+      msr sp_el0, x20
+      mov x2, #50
+    1: mrs x3, sp_el0
+      add x3, x3, #16
+      msr sp_el0, x3
+      mrs x4, tpidr_el1
+      add x4, x4, x2
+      msr tpidr_el1, x4
+      msr daifclr, #4
+      mrs x5, daif
+      msr daifset, #4
+      add x6, x6, x5, lsr #6
+      cmp x2, #25
+      mrs x7, nzcv
+      eor x7, x7, #(1 << 29)
+      msr nzcv, x7
+      cset x8, cs
+      add x9, x9, x8
+      msr spsel, #0              // SP = SP_EL0 ...
+      mov x10, sp
+      mrs x16, sp_el0            // (what the interpreter reads with SPSel 0: SP)
+      add x17, x17, x16
+      msr spsel, #1              // ... and back to SP_EL1
+      add x11, x11, x10
+      mrs x12, cntvct_el0
+      mrs x13, cntvct_el0
+      cmp x13, x12
+      cset x14, hs               // the counter does not go back
+      add x15, x15, x14
+      mov x12, #0                // (its value differs between the two CPUs)
+      mov x13, #0
+      subs x2, x2, #1
+      b.ne 1b
+      hvc #1
+      .ltorg`);
+    const p = guestPair(code);
+    expectHvc(runToExit(p), 1);
+    const x = (n: number) => p.b.cpu.s.x[2 * n];
+    expect(x(15), 'CNTVCT monotonic').to.equal(50);
+    expect(x(9), 'C after MSR NZCV (x2 < 25)').to.equal(24);
+    expect(Number(p.b.cpu.sysregs.get(SysReg.TPIDR_EL1)), 'TPIDR_EL1').to.equal((50 * 51) / 2);
+    expect(p.b.tier!.stats.translatedInstructions / p.b.cpu.instructionsRetired, 'share translated').to.be.greaterThan(0.8);
+  });
+
+  it('MRS at EL0 in a hot loop: EL0 registers read in the block, EL1 registers trap (EC 0x18) as interpreted', () => {
+    // The lower-EL sync vector emulates a trapped MRS as reading 0x5a and steps over it.
+    const code = assembleRaw(tc, `
+      adr x0, vectors
+      msr vbar_el1, x0
+      ldr x0, =0x1234567
+      msr tpidrro_el0, x0
+      adr x0, user
+      msr elr_el1, x0
+      msr spsr_el1, xzr
+      eret
+    user:
+      mov x2, #40
+      msr tpidr_el0, x2
+    1: mrs x3, tpidr_el0
+      add x3, x3, #3
+      msr tpidr_el0, x3
+      mrs x4, tpidrro_el0
+      mrs x5, daif
+      add x6, x6, x5
+      mrs x7, tpidr_el1          // traps
+      add x8, x8, x7
+      mrs x9, sp_el0             // traps
+      add x10, x10, x9
+      mrs x11, nzcv
+      subs x2, x2, #1
+      b.ne 1b
+      svc #1
+      .ltorg
+      .balign 0x800
+    vectors:
+      .org vectors + 0x400
+      mrs x20, esr_el1
+      lsr x21, x20, #26
+      cmp x21, #0x18
+      b.ne 2f
+      ubfx x22, x20, #5, #5      // Rt
+      add x27, x27, #1
+      mrs x23, elr_el1
+      add x23, x23, #4
+      msr elr_el1, x23
+      // Rt is x7 or x9 here: write 0x5a to it
+      cmp x22, #7
+      mov x24, #0x5a
+      csel x7, x24, x7, eq
+      csel x9, x24, x9, ne
+      eret
+    2: hvc #1`);
+    const p = guestPair(code);
+    const thrown = thrownFromTranslated(p);
+    expectHvc(runToExit(p), 1);
+    const x = (n: number) => p.b.cpu.s.x[2 * n];
+    expect(x(27), 'trapped MRS').to.equal(80);
+    expect(x(8), 'x8').to.equal(40 * 0x5a);
+    expect(x(4), 'TPIDRRO_EL0').to.equal(0x1234567);
+    expect(p.b.cpu.sysregs.get(SysReg.TPIDR_EL0), 'TPIDR_EL0').to.equal(BigInt(40 + 40 * 3));
+    expect(thrown.length, 'traps raised inside translated blocks').to.be.greaterThan(60);
+  });
+
+  it('AT, IC IVAU and DC (CIVAC, ZVA) in a hot loop under the MMU: as interpreted', () => {
+    const data = RAM_BASE + 0x20_0000;
+    const code = assembleRaw(tc, `
+      ${mmuOn}
+      ldr x20, =${data}
+      ldr x21, =${RAM_BASE + 0x60_0000}   // unmapped: AT reports a fault in PAR_EL1
+      mov x2, #40
+    1: at s1e1r, x20
+      mrs x3, par_el1
+      add x4, x4, x3
+      at s1e1w, x21
+      mrs x5, par_el1
+      eor x6, x6, x5
+      ic ivau, x20               // a page without translations: they all stay
+      dc civac, x20
+      str x2, [x20, #64]
+      dc zva, x20                // clears the 64 bytes at x20, not the word stored above
+      ldr x7, [x20, #64]
+      add x8, x8, x7
+      subs x2, x2, #1
+      b.ne 1b
+      hvc #1
+      .ltorg`);
+    const p = guestPair(code, { blocks: [AP_EL1_RW, AP_EL1_RW] });
+    expectHvc(runToExit(p), 1);
+    expect(p.b.cpu.s.x[16], 'x8').to.equal((40 * 41) / 2);
+    expect(p.b.cpu.s.x[8] !== 0, 'PAR_EL1 results accumulated').to.equal(true);
+    expect(p.b.tier!.stats.translatedInstructions / p.b.cpu.instructionsRetired, 'share translated').to.be.greaterThan(0.8);
+  });
+
+  it('a pending IRQ is taken right after MSR DAIFClr inside a translated block', () => {
+    // unmask() is hot with the IRQ line low; then it runs once with the line high.
+    const code = assembleRaw(tc, `
+      mov x2, #20
+    1: bl unmask
+      subs x2, x2, #1
+      b.ne 1b
+      hvc #1
+      bl unmask
+      hvc #2
+    unmask:
+      add x7, x7, #1
+      msr daifclr, #2
+      add x8, x8, #1
+      msr daifset, #2
+      ret`);
+    for (const budget of [1000, 3]) {
+      const p = guestPair(code);
+      expectHvc(runToExit(p, budget), 1);
+      const before = p.b.tier!.stats.translatedInstructions;
+      for (const m of [p.a, p.b]) m.cpu.irqLine = true;
+      expectHvc(runToExit(p, budget), 0x105); // current EL, SP_ELx IRQ vector
+      const c = p.b.cpu;
+      expect(c.s.x[14], 'x7').to.equal(21);
+      expect(c.s.x[16], 'x8: the IRQ came before the ADD after the MSR').to.equal(20);
+      const elr = Number(c.sysregs.get(SysReg.ELR_EL1));
+      expect(new DataView(p.b.ram.buffer).getUint32(elr - 4 - RAM_BASE, true) >>> 0, 'ELR right after MSR DAIFClr').to.equal(0xd50342ff);
+      if (budget === 1000) expect(p.b.tier!.stats.translatedInstructions - before, 'unmask ran translated').to.be.greaterThan(1);
+    }
+  });
+
+  it('MSR TTBR0_EL1 and TLBI inside a hot loop: each call runs the code of the mapping just switched to', () => {
+    // Table A maps VA block 2 to PA block 2, table B (same L1 slot of another L1) to PA block 3.
+    const L1_B = RAM_BASE + 0x12000, L2_B = RAM_BASE + 0x13000;
+    const remappedVa = RAM_BASE + 0x40_0000;
+    const code = assembleRaw(tc, `
+      ${mmuOn}
+      ldr x5, =${remappedVa}
+      ldr x20, =${L1_TABLE}
+      ldr x21, =${L1_B}
+      mov x1, #0
+      mov x2, #40
+    1: tst x2, #1
+      csel x6, x20, x21, eq
+      msr ttbr0_el1, x6
+      tlbi vmalle1
+      dsb ish
+      isb
+      blr x5
+      add x1, x1, x0
+      subs x2, x2, #1
+      b.ne 1b
+      hvc #1
+      .ltorg`);
+    const fn = (imm: number) => assembleRaw(tc, `movz x0, #${imm}\nret`);
+    for (const budget of [1000, 2]) {
+      const p = guestPair(code, { blocks: [AP_EL1_RW, AP_EL1_RW, AP_EL1_RW, AP_EL1_RW], extra: [[RAM_BASE + 0x40_0000, fn(1)], [RAM_BASE + 0x60_0000, fn(7)]] });
+      for (const m of [p.a, p.b]) {
+        writeTables(m.ram, L1_B, L2_B, [0, 1, 3].map((k) => [RAM_BASE + k * 0x20_0000, AP_EL1_RW] as [number, bigint]));
+      }
+      expectHvc(runToExit(p, budget), 1);
+      expect(p.b.cpu.s.x[2], 'x1').to.equal(20 * 1 + 20 * 7);
+      if (budget === 1000) expect(p.b.tier!.stats.translatedInstructions, 'translated').to.be.greaterThan(200);
+    }
+  });
+
+  it('MRS of a VMM-trapped register (ICC_IAR1_EL1) inside a block: EC 0x18 exit at the MRS', () => {
+    const code = assembleRaw(tc, `
+      mov x1, #1
+      add x2, x1, #2
+      mrs x10, s3_0_c12_c12_0    // ICC_IAR1_EL1
+      add x3, x10, #1
+      hvc #1`);
+    const p = guestPair(code);
+    expect(p.b.tier!.prepare(IMAGE, 0), 'the block translates').to.equal(true);
+    const exit = runToExit(p);
+    expect(ec(exit)).to.equal(0x18);
+    const iss = exit.syndrome & 0x1ffffff;
+    expect(iss & 1, 'read').to.equal(1);
+    expect((iss >>> 5) & 31, 'Rt').to.equal(10);
+    expect([(iss >>> 20) & 3, (iss >>> 14) & 7, (iss >>> 10) & 15, (iss >>> 1) & 15, (iss >>> 17) & 7], 'op0 op1 CRn CRm op2').to.deep.equal([3, 0, 12, 12, 0]);
+    expect(p.b.cpu.s.pcLo, 'PC at the MRS').to.equal(IMAGE + 8);
+    expect(p.b.cpu.instructionsRetired, 'retired (the MRS counts)').to.equal(3);
+    expect(p.b.tier!.stats.translatedInstructions, 'run translated').to.equal(3);
+    // The VMM emulates the read and steps over it; the rest of the block runs on.
+    for (const m of [p.a, p.b]) { m.cpu.s.x[20] = 27; m.cpu.s.pcLo += 4; }
+    expectHvc(runToExit(p), 1);
+    expect(p.b.cpu.s.x[6], 'x3').to.equal(28);
+  });
+});
