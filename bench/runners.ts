@@ -22,7 +22,7 @@ export interface RunOptions {
   /** QEMU arguments that attach the same devices; replace the default `-nic none` when they bring a NIC. */
   qemuArgs?: string[];
   qemuHasNic?: boolean;
-  /** Software CPU with the WebAssembly translation tier on (default: NODEVISOR_TRANSLATE). */
+  /** Software CPU with the WebAssembly translation tier on (default: on unless NODEVISOR_TRANSLATE=0). */
   translate?: boolean;
   /** Kill QEMU after this long (a device backend that dies can leave it waiting forever). */
   qemuTimeoutSeconds?: number;

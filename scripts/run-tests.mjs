@@ -2,10 +2,11 @@
 // Runs the mocha suites through scripts/summary-reporter.cjs, which closes with
 // "N passed, N failed, N skipped". `--unit` leaves out suites tagged @boot
 // (whole-guest boots) for a fast edit loop; other arguments go to mocha.
-// `--both-tiers` (what `npm test` uses) runs the suites, then the software-CPU suites again
-// with every block hot enough to be translated (NODEVISOR_TRANSLATE_THRESHOLD=2), so the
-// interpreter and the WebAssembly tier both meet the differential tests; the closing line
-// then adds up both runs.
+// `--both-tiers` (what `npm test` uses) runs the suites (the translation tier is on by
+// default, but a block needs 64 visits, so short CPU test programs run interpreted), then the
+// software-CPU suites again with every block hot enough to be translated
+// (NODEVISOR_TRANSLATE_THRESHOLD=2), so the interpreter and the WebAssembly tier both meet
+// the differential tests; the closing line then adds up both runs.
 import { spawn } from 'node:child_process';
 
 const SUMMARY = /^(\d+) passed, (\d+) failed, (\d+) skipped$/m;

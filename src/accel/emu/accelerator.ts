@@ -76,8 +76,8 @@ class EmuVm implements Vm {
 export interface EmuOptions {
   /**
    * Run hot guest code translated to WebAssembly (translator/); the interpreter stays the
-   * fallback for everything it does not translate. Default off (NODEVISOR_TRANSLATE=1 turns it
-   * on): FP/SIMD-heavy loops, cut into many short blocks, run several times slower translated.
+   * fallback for everything it does not translate. Default on; false (or NODEVISOR_TRANSLATE=0
+   * in the environment) runs the interpreter alone.
    */
   translate?: boolean | TranslatorOptions;
 }
@@ -87,7 +87,7 @@ export class EmuAccelerator implements Accelerator {
   private readonly translate: TranslatorOptions | undefined;
 
   constructor(options: EmuOptions = {}) {
-    const t = options.translate ?? process.env.NODEVISOR_TRANSLATE === '1';
+    const t = options.translate ?? process.env.NODEVISOR_TRANSLATE !== '0';
     // NODEVISOR_TRANSLATE_THRESHOLD: visits before a block is translated; for tests, which
     // run short programs, it also compiles queued blocks after every batch.
     const threshold = Number(process.env.NODEVISOR_TRANSLATE_THRESHOLD);
