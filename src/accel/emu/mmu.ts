@@ -568,7 +568,7 @@ export class Mmu implements VirtualMemory {
       const uxn = ((dhi >>> 22) & 1) | uxnTable;
       // EL1 may not execute what EL0 can write.
       if (!pxn && !(el0 && !ro)) perm |= P_X1;
-      if (!uxn && el0) perm |= P_X0;
+      if (!uxn) perm |= P_X0; // AArch64 EL0 may execute what it cannot read (execute-only: AP[1]=0, UXN=0)
       const nG = (dlo >>> 11) & 1;
       if (this.codeSlot[slot] !== 0) this.evictCode(slot);
       if (shift > this.maxLeafShift) this.maxLeafShift = shift;

@@ -93,6 +93,30 @@ describe('translation tier: dispatch entries and the exception level', function 
     });
   }
 
+  it('EL0 executes an execute-only page (AP=00, UXN=0) and faults reading it, in both tiers', () => {
+    const kernel = assembleRaw(tc, kernelThenUser(''));
+    // A hot loop on the execute-only page, then a data read of the page itself.
+    const user = assembleRaw(tc, `
+      mov x3, #0
+      mov x2, #100
+    1: add x3, x3, #2
+      subs x2, x2, #1
+      b.ne 1b
+      adr x4, .
+      ldr x5, [x4]
+      svc #0`);
+    const p = guestPair(kernel, { blocks: [AP_EL1_RW | UXN, AP_EL1_RW], extra: [[USER, user]] });
+    expectHvc(runToExit(p), 1);
+    const exit = runToExit(p);
+    expectHvc(exit, 0x108); // lower-EL synchronous vector
+    const c = p.b.cpu;
+    const esr = Number(c.sysregs.get(SysReg.ESR_EL1));
+    expect((esr >>> 26) & 0x3f, 'EC: data abort from EL0').to.equal(0x24);
+    expect(esr & 0x3c, 'DFSC: permission fault').to.equal(0x0c);
+    expect(c.s.x[6], 'x3: the loop ran at EL0').to.equal(200);
+    expect(c.sysregs.get(SysReg.FAR_EL1)).to.equal(BigInt(USER + 20));
+  });
+
   it('EL0 -> EL1 -> EL0 round trips keep translated code valid', () => {
     // Own vectors: the lower-EL sync vector counts `svc #0` in x1 (with a little work) and
     // returns; `svc #2` reports a phase with `hvc #3`, `svc #1` ends with `hvc #2`.
