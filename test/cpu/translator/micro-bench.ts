@@ -1,5 +1,6 @@
-// Instructions per second of the interpreter and of the translation tier on two hot loops
-// (integer only; integer with loads/stores). Run: npx tsx test/cpu/translator/micro-bench.ts
+// Instructions per second of the interpreter and of the translation tier on hot loops
+// (integer only; with loads/stores; kernel-style system reads, REV, UDIV, LDAR/STLR; calls).
+// Run: npx tsx test/cpu/translator/micro-bench.ts
 import { CODE, DATA, machine, writeWords } from './harness.ts';
 import { assembleRaw, findToolchain } from '../../helpers/aarch64-toolchain.ts';
 
@@ -12,6 +13,8 @@ const words = (src: string): number[] => {
 const LOOPS: Record<string, number[]> = {
   alu: words('1: add x1, x1, x2\n eor x3, x3, x1, lsl #3\n and x7, x3, #0xff\n csel x8, x7, x1, ne\n subs x6, x6, #1\n b.ne 1b'),
   memory: words('1: add x1, x1, x2\n eor x3, x3, x1, lsl #3\n ldr x4, [x5, #8]\n str x4, [x5, #16]\n ldp x9, x10, [x5]\n subs x6, x6, #1\n b.ne 1b'),
+  // What Linux kernel code leans on: `current` and per-CPU reads, byte swaps, divides, acquire/release.
+  kernel: words('1: mrs x1, sp_el0\n mrs x4, tpidr_el1\n add x3, x3, x1\n rev x7, x3\n rbit w11, w7\n udiv x8, x7, x2\n umulh x9, x7, x3\n ldar x10, [x5]\n stlr x9, [x5]\n subs x6, x6, #1\n b.ne 1b'),
   // A call per iteration: BL/RET leave the module for the JS loop each time.
   calls: words('1: bl 2f\n subs x6, x6, #1\n b.ne 1b\n2: add x1, x1, #1\n ret'),
 };

@@ -8,8 +8,9 @@
 // stores call imported JS helpers (the MMU) after saving the instruction's PC and the count
 // of instructions retired, so a fault or an MMIO exit inside a block leaves the state the
 // interpreter would.
-import { Code, Op, I32 } from './wasm.ts';
+import { Code, Op, I32, I64 } from './wasm.ts';
 import { bitMasks, maskWords } from '../alu.ts';
+import { SysReg, sysRegId } from '../../sysregs.ts';
 
 // ---- layout of the translator's words in the CPU state memory ----
 export const OFF_PC = 1024;
@@ -38,13 +39,20 @@ export const DISPATCH_SIZE = 16384;
 export const dispatchOffset = (lo: number): number => OFF_DISPATCH + (((lo >>> 2) & (DISPATCH_SIZE - 1)) << 4);
 
 // ---- module-level indices shared with the module builder ----
-export const F_LD8 = 0, F_LD16 = 1, F_LD32 = 2, F_LD64 = 3, F_ST8 = 4, F_ST16 = 5, F_ST32 = 6, F_ST64 = 7, F_INTERP = 8;
-export const HELPER_NAMES = ['ld8', 'ld16', 'ld32', 'ld64', 'st8', 'st16', 'st32', 'st64', 'interp'];
+export const F_LD8 = 0, F_LD16 = 1, F_LD32 = 2, F_LD64 = 3, F_ST8 = 4, F_ST16 = 5, F_ST32 = 6, F_ST64 = 7, F_INTERP = 8, F_MRS = 9;
+export const HELPER_NAMES = ['ld8', 'ld16', 'ld32', 'ld64', 'st8', 'st16', 'st32', 'st64', 'interp', 'mrs'];
 /** Type index of each helper (see TYPES in module.ts). */
-export const HELPER_TYPES = [0, 0, 0, 1, 2, 2, 2, 3, 6];
+export const HELPER_TYPES = [0, 0, 0, 1, 2, 2, 2, 3, 6, 7];
+/**
+ * System registers the hot MRS path reads without the interpreter (rid = sysRegId layout,
+ * `0x8000 | insn[20:5]`): SP_EL0 (Linux's `current`), TPIDR_EL1 (per-CPU offset),
+ * TPIDR_EL0, TPIDRRO_EL0 (TLS) and DAIF (irqsave).
+ */
+export const MRS_DAIF = sysRegId(3, 3, 4, 2, 1);
+export const FAST_MRS = new Set([SysReg.SP_EL0, SysReg.TPIDR_EL1, SysReg.TPIDR_EL0, SysReg.TPIDRRO_EL0, MRS_DAIF]);
 const G_DONE = 0, G_BUDGET = 1;
 // Block-function locals: six i64 then four i32.
-const L0 = 0, L1 = 1, L2 = 2, L3 = 3;
+const L0 = 0, L1 = 1, L2 = 2, L3 = 3, L4 = 4;
 const U0 = 6, U1 = 7;
 export const BLOCK_LOCALS: [number, number][] = [[6, 0x7e], [4, I32]];
 
@@ -198,9 +206,9 @@ export class BlockGen {
   }
 
   /**
-   * System instructions the interpreter runs from inside the block. Reads (MRS: SP_EL0 for
-   * `current`, TPIDR_EL1 for per-CPU data, DAIF, the counter) and data-cache operations (DC ZVA
-   * clears pages) continue the block. Writes (MSR), PSTATE changes, TLBI, IC and AT end it after
+   * System instructions run from inside the block. Reads (MRS: SP_EL0 for `current`,
+   * TPIDR_EL1 for per-CPU data and DAIF through the `mrs` helper, others such as the counter
+   * in the interpreter) and data-cache operations (DC ZVA clears pages) continue the block. Writes (MSR), PSTATE changes, TLBI, IC and AT end it after
    * the instruction, so the batch loop sees a new interrupt mask, epoch or timer before going
    * on. Everything else (exception generation and return, WFI/WFE, SYSL) stays untranslated.
    * Traps to the VMM (ICC_* registers) leave through the helper as precise exits.
@@ -209,7 +217,13 @@ export class BlockGen {
     if (((insn & 0xffc00000) >>> 0) !== 0xd5000000) return false;
     const read = (insn >>> 21) & 1, op0 = (insn >>> 19) & 3, crn = (insn >>> 12) & 15, crm = (insn >>> 8) & 15;
     const op1 = (insn >>> 16) & 7, op2 = (insn >>> 5) & 7;
-    if (read) return op0 >= 2 ? this.interpret(insn) : false;
+    if (read) {
+      if (op0 < 2) return false;
+      if (!FAST_MRS.has(0x8000 | ((insn >>> 5) & 0x7fff))) return this.interpret(insn);
+      this.beforeCall(); // the helper falls back to the interpreter where the access traps
+      this.c.i32(insn).call(F_MRS);
+      return 'next';
+    }
     if (op0 >= 2) return this.interpretThenLeave(insn); // MSR (register)
     if (op0 === 0) return crn === 4 ? this.interpretThenLeave(insn) : false; // MSR (immediate): DAIFSet/Clr, SPSel...
     if (crn === 8) return this.interpretThenLeave(insn); // TLBI
@@ -488,12 +502,8 @@ export class BlockGen {
       case 6: {
         if ((insn >>> 29) & 1) return false;
         const op = (insn >>> 10) & 0x3f;
-        if ((insn >>> 30) & 1) { // data processing (1 source): CLZ only
-          if (((insn >>> 16) & 0x1f) !== 0 || op !== 4) return false;
-          if (sf) this.setX(rd, () => { this.x(rn); c.op(Op.i64Clz); });
-          else this.setW(rd, () => { this.w(rn); c.op(Op.i32Clz); });
-          return true;
-        }
+        if ((insn >>> 30) & 1) return ((insn >>> 16) & 0x1f) === 0 && this.dp1Source(sf, op, rd, rn);
+        if (op === 2 || op === 3) { this.divide(sf, op === 3, rd, rn, rm); return true; }
         if (op < 8 || op > 11) return false; // LSLV, LSRV, ASRV, RORV (wasm masks the amount as A64 does)
         const k = op - 8;
         if (sf) this.setX(rd, () => { this.x(rn); this.x(rm); c.op([Op.i64Shl, Op.i64ShrU, Op.i64ShrS, Op.i64Rotr][k]); });
@@ -515,9 +525,100 @@ export class BlockGen {
           this.setX(rd, () => { this.x(ra); this.w(rn); c.op(ext); this.w(rm); c.op(ext).op(Op.i64Mul).op(o0 ? Op.i64Sub : Op.i64Add); });
           return true;
         }
+        if (sf && (op31 === 2 || op31 === 6) && o0 === 0) { this.multiplyHigh(op31 === 2, rd, rn, rm); return true; }
         return false;
       }
     }
+  }
+
+  /** RBIT, REV16, REV32, REV, CLZ, CLS (op = insn[15:10]). */
+  private dp1Source(sf: number, op: number, rd: number, rn: number): boolean {
+    const c = this.c;
+    if (op > 5 || (!sf && op === 3)) return false;
+    if (op >= 4) { // CLZ, CLS (CLS: copies of the sign bit below it = CLZ(x ^ sign fill) - 1)
+      if (sf) this.setX(rd, () => { this.x(rn); if (op === 5) { c.tee(L0).get(L0).i64(63n).op(Op.i64ShrS).op(Op.i64Xor); } c.op(Op.i64Clz); if (op === 5) c.i64(1n).op(Op.i64Sub); });
+      else this.setW(rd, () => { this.w(rn); if (op === 5) { c.tee(U0).get(U0).i32(31).op(Op.i32ShrS).op(Op.i32Xor); } c.op(Op.i32Clz); if (op === 5) c.i32(1).op(Op.i32Sub); });
+      return true;
+    }
+    // Swap ever larger neighbouring groups of 1, 2, 4 bits (RBIT only), then bytes, halfwords
+    // and words (a rotation): REV16 stops after the bytes, REV32 and 32-bit REV after the halfwords.
+    const steps: number[] = op === 0 ? [1, 2, 4, 8, 16, 32] : op === 1 ? [8] : op === 2 ? [8, 16] : [8, 16, 32];
+    if (!sf && op === 0) steps.pop();
+    const width = sf ? 64 : 32;
+    const grp = (k: number): bigint => { // mask of the low k bits of every 2k-bit group
+      let m = 0n;
+      for (let i = 0; i < width; i += 2 * k) m |= ((1n << BigInt(k)) - 1n) << BigInt(i);
+      return m;
+    };
+    const body = () => {
+      if (sf) {
+        this.x(rn); c.set(L0);
+        for (const k of steps) {
+          if (k === 32) { c.get(L0).i64(32n).op(Op.i64Rotr).set(L0); continue; }
+          const m = grp(k);
+          c.get(L0).i64(BigInt(k)).op(Op.i64ShrU).i64(m).op(Op.i64And);
+          c.get(L0).i64(m).op(Op.i64And).i64(BigInt(k)).op(Op.i64Shl).op(Op.i64Or).set(L0);
+        }
+        c.get(L0);
+      } else {
+        this.w(rn); c.set(U0);
+        for (const k of steps) {
+          const m = Number(grp(k)) | 0;
+          c.get(U0).i32(k).op(Op.i32ShrU).i32(m).op(Op.i32And);
+          c.get(U0).i32(m).op(Op.i32And).i32(k).op(Op.i32Shl).op(Op.i32Or).set(U0);
+        }
+        c.get(U0);
+      }
+    };
+    if (sf) this.setX(rd, body); else this.setW(rd, body);
+    return true;
+  }
+
+  /** UDIV, SDIV: A64 gives 0 for a zero divisor and INT_MIN for INT_MIN / -1, where wasm traps. */
+  private divide(sf: number, signed: boolean, rd: number, rn: number, rm: number): void {
+    const c = this.c;
+    if (sf) {
+      this.x(rn); c.set(L0); this.x(rm); c.set(L1);
+      this.setX(rd, () => {
+        c.get(L1).op(Op.i64Eqz).ifResult(I64).i64(0n).op(Op.else);
+        if (signed) {
+          c.get(L1).i64(-1n).op(Op.i64Eq).ifResult(I64).i64(0n).get(L0).op(Op.i64Sub).op(Op.else);
+          c.get(L0).get(L1).op(Op.i64DivS).op(Op.end);
+        } else c.get(L0).get(L1).op(Op.i64DivU);
+        c.op(Op.end);
+      });
+    } else {
+      this.w(rn); c.set(U0); this.w(rm); c.set(U1);
+      this.setW(rd, () => {
+        c.get(U1).op(Op.i32Eqz).ifResult(I32).i32(0).op(Op.else);
+        if (signed) {
+          c.get(U1).i32(-1).op(Op.i32Eq).ifResult(I32).i32(0).get(U0).op(Op.i32Sub).op(Op.else);
+          c.get(U0).get(U1).op(Op.i32DivS).op(Op.end);
+        } else c.get(U0).get(U1).op(Op.i32DivU);
+        c.op(Op.end);
+      });
+    }
+  }
+
+  /** UMULH, SMULH: the high half of the 128-bit product from four 32x32->64 products. */
+  private multiplyHigh(signed: boolean, rd: number, rn: number, rm: number): void {
+    const c = this.c;
+    const lo = (l: number) => c.get(l).i64(0xffffffffn).op(Op.i64And);
+    const hi = (l: number) => c.get(l).i64(32n).op(Op.i64ShrU);
+    this.x(rn); c.set(L0); this.x(rm); c.set(L1);
+    lo(L0); hi(L1); c.op(Op.i64Mul).set(L2); // aLo * bHi
+    hi(L0); lo(L1); c.op(Op.i64Mul).set(L3); // aHi * bLo
+    // carry out of the low half: (aLo*bLo >> 32) + low halves of the cross products (< 3 * 2^32)
+    lo(L0); lo(L1); c.op(Op.i64Mul).i64(32n).op(Op.i64ShrU);
+    lo(L2); c.op(Op.i64Add); lo(L3); c.op(Op.i64Add).set(L4);
+    this.setX(rd, () => {
+      hi(L0); hi(L1); c.op(Op.i64Mul);
+      hi(L2); c.op(Op.i64Add); hi(L3); c.op(Op.i64Add); hi(L4); c.op(Op.i64Add);
+      if (signed) { // the signed product is the unsigned one minus b << 64 if a < 0 and a << 64 if b < 0
+        c.get(L0).i64(63n).op(Op.i64ShrS).get(L1).op(Op.i64And).op(Op.i64Sub);
+        c.get(L1).i64(63n).op(Op.i64ShrS).get(L0).op(Op.i64And).op(Op.i64Sub);
+      }
+    });
   }
 
   private branch(insn: number): 'end' | 'next' | false {
@@ -571,6 +672,7 @@ export class BlockGen {
     const v = (insn >>> 26) & 1;
     if (v) return false;
     const b2927 = (insn >>> 27) & 7;
+    if (b2927 === 1 && ((insn >>> 24) & 3) === 0) return this.loadAcquireStoreRelease(insn);
     if (b2927 === 3 && ((insn >>> 24) & 1) === 0) return this.loadLiteral(insn);
     if (b2927 === 5) return this.loadStorePair(insn);
     if (b2927 === 7) return this.loadStoreRegister(insn);
@@ -585,6 +687,31 @@ export class BlockGen {
     if (opc === 1) { this.load(L0, 8, 0); c.set(L1); }
     else { this.load(L0, 4, 0); c.op(opc === 2 ? Op.i64ExtendI32S : Op.i64ExtendI32U).set(L1); }
     this.setX(rt, () => c.get(L1));
+    return true;
+  }
+
+  /**
+   * LDAR/STLR (and the LORegion forms the interpreter treats alike): accesses are sequentially
+   * ordered here, so plain loads and stores, no alignment check, syndrome with AR set, as the
+   * interpreter's. Exclusives (o2 = 0) and CAS (o1 = 1) are left to the interpreter.
+   */
+  private loadAcquireStoreRelease(insn: number): boolean {
+    const c = this.c;
+    const size = insn >>> 30, o2 = (insn >>> 23) & 1, load = (insn >>> 22) & 1, o1 = (insn >>> 21) & 1;
+    const rn = (insn >>> 5) & 31, rt = insn & 31;
+    if (o2 === 0 || o1 === 1) return false;
+    const iss = ISV | (size << 22) | (rt << 16) | (size === 3 ? 1 << 15 : 0) | (1 << 14);
+    this.xsp(rn); c.set(L0);
+    if (load) {
+      this.load(L0, 1 << size, iss);
+      if (size < 3) c.op(Op.i64ExtendI32U);
+      c.set(L2);
+      this.setX(rt, () => c.get(L2));
+      return true;
+    }
+    this.x(rt); c.set(L2);
+    this.store(L0, L2, 1 << size, iss);
+    this.exitIfCodeWritten();
     return true;
   }
 

@@ -43,6 +43,7 @@ const TYPES: FuncType[] = [
   { params: [], results: [I32] }, // a block
   { params: [I32, I32], results: [I32] }, // run (index, budget) -> instructions retired
   { params: [I32], results: [I32] }, // interp (instruction) -> code page written
+  { params: [I32], results: [] }, // mrs (instruction)
 ];
 const T_BLOCK = 4, T_RUN = 5;
 const G_DONE = 0, G_BUDGET = 1;

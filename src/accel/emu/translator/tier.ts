@@ -10,8 +10,10 @@
 import { GUEST_EXCEPTION, VM_EXIT, type Cpu, type PendingExit } from '../cpu.ts';
 import { step, execute } from '../interpreter.ts';
 import { takeIrq, takeFiq } from '../system.ts';
+import { SLOT_SP } from '../state.ts';
+import { SysReg } from '../../sysregs.ts';
 import { Code } from './wasm.ts';
-import { BlockGen, OFF_C, OFF_CUR, OFF_DONE, OFF_EPOCH, OFF_N, OFF_NEXT, OFF_PC, OFF_RES, OFF_V, OFF_Z, OFF_DISPATCH, DISPATCH_SIZE, dispatchOffset } from './codegen.ts';
+import { BlockGen, MRS_DAIF, OFF_C, OFF_CUR, OFF_DONE, OFF_EPOCH, OFF_N, OFF_NEXT, OFF_PC, OFF_RES, OFF_V, OFF_Z, OFF_DISPATCH, DISPATCH_SIZE, dispatchOffset } from './codegen.ts';
 import { BLOCK_ID_BITS, MAX_BATCH, compileBatch, newRunGlobals, type BatchBlock, type RunFn } from './module.ts';
 import type { CodePages } from './code-pages.ts';
 
@@ -113,16 +115,38 @@ export class Translator {
     };
     const stored = () => { const h = code.hit; code.hit = false; return h ? 1 : 0; };
     const flagsBack = () => { m32[OFF_N >> 2] = s.n; m32[OFF_Z >> 2] = s.z; m32[OFF_C >> 2] = s.c; m32[OFF_V >> 2] = s.v; };
+    // One instruction the block does not translate, run by the interpreter in place.
+    const interp = (insn: number) => {
+      sync(0);
+      s.pcLo = c.curPcLo; s.pcHi = c.curPcHi;
+      code.hit = false;
+      execute(c, s, insn);
+      flagsBack();
+      return stored();
+    };
+    const x = s.x, sysregs = c.sysregs;
+    // The last TPIDR value read and its halves: the BigInt changes rarely (context switch).
+    let tpidr = 0n, tpidrLo = 0, tpidrHi = 0;
     // A fast-path store never reaches a code page: those are kept off the fast path.
     return {
-      // One instruction the block does not translate, run by the interpreter in place.
-      interp: (insn) => {
-        sync(0);
-        s.pcLo = c.curPcLo; s.pcHi = c.curPcHi;
-        code.hit = false;
-        execute(c, s, insn);
-        flagsBack();
-        return stored();
+      interp,
+      // MRS of a FAST_MRS register (codegen.ts), as execMsrMrs would read it, without flag
+      // syncing or decoding; the EL0 accesses that trap take the interpreter.
+      mrs: (insn) => {
+        const rt = insn & 31, rid = 0x8000 | ((insn >>> 5) & 0x7fff);
+        let lo: number, hi: number;
+        if (rid === SysReg.SP_EL0) {
+          if (c.el === 0) { interp(insn); return; }
+          if (c.spsel === 0) { lo = x[SLOT_SP * 2]; hi = x[SLOT_SP * 2 + 1]; } else { lo = c.spEl0Lo; hi = c.spEl0Hi; }
+        } else if (rid === MRS_DAIF) {
+          lo = c.daif << 6; hi = 0;
+        } else {
+          if (c.el === 0 && rid === SysReg.TPIDR_EL1) { interp(insn); return; }
+          const v = sysregs.get(rid) ?? 0n;
+          if (v !== tpidr) { tpidr = v; tpidrLo = Number(v & 0xffffffffn) | 0; tpidrHi = Number(v >> 32n) | 0; }
+          lo = tpidrLo; hi = tpidrHi;
+        }
+        if (rt !== 31) { x[rt << 1] = lo; x[(rt << 1) | 1] = hi; }
       },
       ld8: (lo, hi, iss) => {
         const f = m.fastOffset(lo, hi, 1, false);
