@@ -14,6 +14,10 @@ export const ACC_EXEC = 2;
 
 const P_R1 = 1, P_W1 = 2, P_X1 = 4, P_R0 = 8, P_W0 = 16, P_X0 = 32;
 const TLB_SIZE = 4096;
+/** The TLB slot of a 4K virtual page (VA[31:12] = page, VA[63:32] = hi). */
+const slotOf = (page: number, hi: number): number => (page ^ (hi & 0xfff) ^ (hi >>> 20)) & (TLB_SIZE - 1);
+/** Key of a remembered code page: page + hi * 2^20, exact in a double. */
+const codePageKey = (page: number, hi: number): number => page + (hi >>> 0) * 0x100000;
 const TWO32 = 4294967296;
 
 const FSC_TRANSLATION = 0x04;
@@ -112,22 +116,27 @@ export class Mmu implements VirtualMemory {
     let code = false;
     for (let k = 0; k < pages; k++) {
       const page = first + k;
-      const i = (page ^ (hi & 0xfff) ^ (hi >>> 20)) & (TLB_SIZE - 1);
-      if (this.tagLo[i] === page && this.tagHi[i] === hi) {
-        this.tagLo[i] = -1;
-        if (this.codeSlot[i] !== 0) { this.codeSlot[i] = 0; code = true; }
-      }
-      if (this.evictedCode.size !== 0 && this.evictedCode.delete(page + (hi >>> 0) * 0x100000)) code = true;
+      const i = slotOf(page, hi);
+      if (this.tagLo[i] === page && this.tagHi[i] === hi && this.dropSlot(i)) code = true;
+      if (this.evictedCode.size !== 0 && this.evictedCode.delete(codePageKey(page, hi))) code = true;
     }
     this.fTag = -1;
     if (code) this.epoch++;
+  }
+
+  /** Empty slot i; true when the tier had vouched for it (the epoch must then move). */
+  private dropSlot(i: number): boolean {
+    this.tagLo[i] = -1;
+    if (this.codeSlot[i] === 0) return false;
+    this.codeSlot[i] = 0;
+    return true;
   }
 
   /** Another page takes a vouched-for slot: remember the page for TLBIs (or, past a bound, move the epoch). */
   private evictCode(slot: number): void {
     this.codeSlot[slot] = 0;
     if (this.evictedCode.size >= 4096) { this.evictedCode.clear(); this.epoch++; }
-    this.evictedCode.add(this.tagLo[slot] + (this.tagHi[slot] >>> 0) * 0x100000);
+    this.evictedCode.add(codePageKey(this.tagLo[slot], this.tagHi[slot]));
   }
 
   /** TLBI ASIDE1(IS) with Xt[63:48] = asid: drop the non-global slots of that ASID. */
@@ -137,10 +146,7 @@ export class Mmu implements VirtualMemory {
     this.evictedCode.clear();
     const tagAsid = this.tagAsid, tagLo = this.tagLo;
     for (let i = 0; i < TLB_SIZE; i++) {
-      if (tagLo[i] !== -1 && tagAsid[i] === asid) {
-        tagLo[i] = -1;
-        if (this.codeSlot[i] !== 0) { this.codeSlot[i] = 0; code = true; }
-      }
+      if (tagLo[i] !== -1 && tagAsid[i] === asid && this.dropSlot(i)) code = true;
     }
     this.fTag = -1;
     if (code) this.epoch++;
@@ -207,7 +213,7 @@ export class Mmu implements VirtualMemory {
    * (MMU off, miss, permission or MMIO: the slow path decides).
    */
   private fast(lo: number, hi: number, need: number): number {
-    const i = ((lo >>> 12) ^ (hi & 0xfff) ^ (hi >>> 20)) & (TLB_SIZE - 1);
+    const i = slotOf(lo >>> 12, hi);
     if (this.tagLo[i] !== (lo >>> 12) || this.tagHi[i] !== hi || (this.fastPerm[i] & need) === 0 || !this.enabled) return -1;
     const a = this.tagAsid[i];
     if (a >= 0 && a !== this.asid) return -1;
@@ -218,7 +224,7 @@ export class Mmu implements VirtualMemory {
   /** After a successful slow-path access to RAM mapping m: enable the fast path for its page. */
   private fill(lo: number, hi: number, pa: number, m: Mapping): void {
     if (!this.enabled) return;
-    const i = ((lo >>> 12) ^ (hi & 0xfff) ^ (hi >>> 20)) & (TLB_SIZE - 1);
+    const i = slotOf(lo >>> 12, hi);
     if (this.tagLo[i] !== (lo >>> 12) || this.tagHi[i] !== hi) return;
     const base = pa - (lo & 0xfff) - m.gpa;
     if (base < 0 || base + 4096 > m.size) return;
@@ -257,7 +263,7 @@ export class Mmu implements VirtualMemory {
     if (!this.enabled) pa = (hi >>> 0) * TWO32 + (lo >>> 0);
     else {
       // Always through the TLB slot (not the fetch cache), which is then marked as vouched for.
-      const i = ((lo >>> 12) ^ (hi & 0xfff) ^ (hi >>> 20)) & (TLB_SIZE - 1);
+      const i = slotOf(lo >>> 12, hi);
       if (this.tagLo[i] !== (lo >>> 12) || this.tagHi[i] !== hi || (this.tagAsid[i] >= 0 && this.tagAsid[i] !== this.asid)) return -1;
       if ((this.perm[i] & (this.cpu.el === 0 ? P_X0 : P_X1)) === 0) return -1;
       pa = this.paPage[i] + (lo & 0xfff);
@@ -499,7 +505,7 @@ export class Mmu implements VirtualMemory {
     if (!this.enabled) {
       return (hi >>> 0) * TWO32 + (lo >>> 0);
     }
-    const i = ((lo >>> 12) ^ (hi & 0xfff) ^ (hi >>> 20)) & (TLB_SIZE - 1);
+    const i = slotOf(lo >>> 12, hi);
     let perm: number;
     let page: number;
     if (this.tagLo[i] === (lo >>> 12) && this.tagHi[i] === hi && (this.tagAsid[i] < 0 || this.tagAsid[i] === this.asid)) {

@@ -16,12 +16,8 @@ const KFUNC = IMAGE + 0x1000;
 const USER = RAM_BASE + 0x20_0000;
 const USER_SP = USER + 0x10_0000;
 
-/** EL1 start: MMU on, `hvc #1`, then ERET to USER at EL0t with x5 = KFUNC. */
-const kernelThenUser = (before: string) => `
-  ${mmuOn}
-  ldr x5, =${KFUNC}
-  ${before}
-  hvc #1
+/** ERET to USER at EL0t with its own stack. */
+const eretToUser = `
   ldr x0, =${USER}
   msr elr_el1, x0
   msr spsr_el1, xzr
@@ -29,6 +25,14 @@ const kernelThenUser = (before: string) => `
   msr sp_el0, x0
   eret
   .ltorg`;
+
+/** EL1 start: MMU on, `hvc #1`, then ERET to USER at EL0t with x5 = KFUNC. */
+const kernelThenUser = (before: string) => `
+  ${mmuOn}
+  ldr x5, =${KFUNC}
+  ${before}
+  hvc #1
+  ${eretToUser}`;
 
 describe('translation tier: dispatch entries and the exception level', function () {
   let tc: Toolchain;
@@ -126,13 +130,7 @@ describe('translation tier: dispatch entries and the exception level', function 
       msr vbar_el1, x0
       isb
       mov x1, #0
-      ldr x0, =${USER}
-      msr elr_el1, x0
-      msr spsr_el1, xzr
-      ldr x0, =${USER_SP}
-      msr sp_el0, x0
-      eret
-      .ltorg
+      ${eretToUser}
       .balign 0x800
     vectors:
       .org vectors + 0x400

@@ -10,7 +10,7 @@
 import { GUEST_EXCEPTION, VM_EXIT, type Cpu, type PendingExit } from '../cpu.ts';
 import { step, execute } from '../interpreter.ts';
 import { takeIrq, takeFiq } from '../system.ts';
-import { SLOT_SP } from '../state.ts';
+import { SLOT_SP, type CpuState } from '../state.ts';
 import { SysReg } from '../../sysregs.ts';
 import { Code } from './wasm.ts';
 import { BlockGen, MRS_DAIF, OFF_C, OFF_CUR, OFF_DONE, OFF_EPOCH, OFF_N, OFF_NEXT, OFF_PC, OFF_RES, OFF_V, OFF_Z, OFF_DISPATCH, DISPATCH_SIZE, dispatchOffset } from './codegen.ts';
@@ -35,6 +35,15 @@ const QUEUED_VISITS_BEFORE_COMPILE = 512;
 const MAX_ENTRIES = 1 << 16;
 /** Modules before everything is translated anew (block ids must stay non-negative i32). */
 const MAX_MODULES = 1 << (31 - BLOCK_ID_BITS);
+
+/** NZCV: translated code keeps them in the state memory, the interpreter in CpuState. */
+function flagsToState(m32: Int32Array, s: CpuState): void {
+  s.n = m32[OFF_N >> 2]; s.z = m32[OFF_Z >> 2]; s.c = m32[OFF_C >> 2]; s.v = m32[OFF_V >> 2];
+}
+
+function flagsToMemory(m32: Int32Array, s: CpuState): void {
+  m32[OFF_N >> 2] = s.n; m32[OFF_Z >> 2] = s.z; m32[OFF_C >> 2] = s.c; m32[OFF_V >> 2] = s.v;
+}
 
 export class Block implements BatchBlock {
   valid = true;
@@ -109,19 +118,18 @@ export class Translator {
     // Make the JS side precise before a call that may fault or exit: flags (an exception
     // saves them in SPSR) and the PC of the instruction.
     const sync = (iss: number) => {
-      s.n = m32[OFF_N >> 2]; s.z = m32[OFF_Z >> 2]; s.c = m32[OFF_C >> 2]; s.v = m32[OFF_V >> 2];
+      flagsToState(m32, s);
       c.curPcLo = m32[OFF_CUR >> 2]; c.curPcHi = m32[(OFF_CUR >> 2) + 1];
       c.accessIss = iss;
     };
     const stored = () => { const h = code.hit; code.hit = false; return h ? 1 : 0; };
-    const flagsBack = () => { m32[OFF_N >> 2] = s.n; m32[OFF_Z >> 2] = s.z; m32[OFF_C >> 2] = s.c; m32[OFF_V >> 2] = s.v; };
     // One instruction the block does not translate, run by the interpreter in place.
     const interp = (insn: number) => {
       sync(0);
       s.pcLo = c.curPcLo; s.pcHi = c.curPcHi;
       code.hit = false;
       execute(c, s, insn);
-      flagsBack();
+      flagsToMemory(m32, s);
       return stored();
     };
     const x = s.x, sysregs = c.sysregs;
@@ -337,7 +345,7 @@ export class Translator {
           if (id >= 0) {
             // Run up to the next 1024-instruction boundary, where the timer is checked.
             const room = Math.min(budget - n, 1024 - (n & 1023));
-            m32[OFF_N >> 2] = s.n; m32[OFF_Z >> 2] = s.z; m32[OFF_C >> 2] = s.c; m32[OFF_V >> 2] = s.v;
+            flagsToMemory(m32, s);
             let done = 0;
             try {
               // Continue in other modules while their blocks' dispatch entries say so.
@@ -354,7 +362,7 @@ export class Translator {
               continue;
             }
             s.pcLo = m32[OFF_PC >> 2]; s.pcHi = m32[(OFF_PC >> 2) + 1];
-            s.n = m32[OFF_N >> 2]; s.z = m32[OFF_Z >> 2]; s.c = m32[OFF_C >> 2]; s.v = m32[OFF_V >> 2];
+            flagsToState(m32, s);
             if (done > 0) {
               n += done;
               translated += done;
