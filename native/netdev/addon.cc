@@ -14,7 +14,7 @@
 namespace nodevisor_netdev {
 
 namespace {
-constexpr uint32_t kAbiVersion = 2;  // src/net/netdev-native.ts NETDEV_ABI_VERSION
+constexpr uint32_t kAbiVersion = 3;  // src/net/netdev-native.ts NETDEV_ABI_VERSION
 }  // namespace
 
 Napi::Error ErrnoError(Napi::Env env, const char* syscall, int err, const std::string& subject) {
@@ -33,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openTap", Napi::Function::New(env, OpenTap, "openTap"));
   exports.Set("setTapOffload", Napi::Function::New(env, SetTapOffload, "setTapOffload"));
   exports.Set("openDgram", Napi::Function::New(env, OpenDgram, "openDgram"));
+  exports.Set("probeDgram", Napi::Function::New(env, ProbeDgram, "probeDgram"));
   exports.Set("adoptDgram", Napi::Function::New(env, AdoptDgram, "adoptDgram"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("FramePort", FramePort::Define(env));

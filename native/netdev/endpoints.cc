@@ -78,14 +78,25 @@ void SizeBuffers(int fd) {
   (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kRecvBuffer, sizeof(kRecvBuffer));
 }
 
+void NoSigPipe(int fd) {
+#ifdef SO_NOSIGPIPE
+  // macOS: a send to a vanished peer returns EPIPE instead of raising SIGPIPE (Node ignores the
+  // signal, but an embedder's process might not).
+  int one = 1;
+  (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
+#else
+  (void)fd;
+#endif
+}
+
 }  // namespace
 
 Napi::Value OpenTap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name;
   if (!StringArg(info, 0, "ifname", &name)) return env.Undefined();
-  bool vnet = info.Length() > 1 && info[1].ToBoolean().Value();
 #ifdef __linux__
+  bool vnet = info.Length() > 1 && info[1].ToBoolean().Value();
   if (name.empty() || name.size() >= IFNAMSIZ) {
     ErrnoError(env, "TUNSETIFF", EINVAL, name).ThrowAsJavaScriptException();
     return env.Undefined();
@@ -170,6 +181,7 @@ Napi::Value OpenDgram(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   SizeBuffers(fd);
+  NoSigPipe(fd);
   // The peer learns where to send from our bound address (gvproxy and vmnet-helper read it
   // off the first datagram), so an unbound socket would only ever transmit.
   if (bind(fd, reinterpret_cast<sockaddr*>(&local_addr), sizeof(local_addr)) < 0) {
@@ -186,6 +198,22 @@ Napi::Value OpenDgram(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   return Napi::Number::New(env, fd);
+}
+
+Napi::Value ProbeDgram(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  if (!StringArg(info, 0, "path", &path)) return env.Undefined();
+  sockaddr_un addr;
+  if (!FillAddr(path, &addr)) return Napi::Number::New(env, ENAMETOOLONG);
+  // Connecting an unbound datagram socket sends nothing, so the peer never sees the probe.
+  int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+  if (fd < 0) return Napi::Number::New(env, errno);
+  int err = 0;
+  if (!SetFlags(fd)) err = errno;
+  else if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) err = errno;
+  close(fd);
+  return Napi::Number::New(env, err);
 }
 
 Napi::Value AdoptDgram(const Napi::CallbackInfo& info) {
@@ -207,6 +235,7 @@ Napi::Value AdoptDgram(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   SizeBuffers(fd);
+  NoSigPipe(fd);
   return Napi::Number::New(env, fd);
 }
 

@@ -12,6 +12,9 @@ Napi::Value OpenTap(const Napi::CallbackInfo& info);
 Napi::Value SetTapOffload(const Napi::CallbackInfo& info);
 /** openDgram(localPath, peerPath) -> fd: bound to localPath, connected to peerPath. */
 Napi::Value OpenDgram(const Napi::CallbackInfo& info);
+/** probeDgram(path) -> 0 when a live datagram socket is bound at path, else connect's errno
+ *  (ENOENT: nothing there; ECONNREFUSED: a socket file no process holds). */
+Napi::Value ProbeDgram(const Napi::CallbackInfo& info);
 /** adoptDgram(fd) -> fd: an inherited fd, checked to be a datagram socket, made non-blocking. */
 Napi::Value AdoptDgram(const Napi::CallbackInfo& info);
 /** closeFd(fd): for an fd no FramePort took over. */

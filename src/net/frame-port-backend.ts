@@ -1,6 +1,7 @@
 // A NetBackend over an fd that carries one Ethernet frame per read and write: a tap device or
 // a unix datagram socket, polled by the netdev addon's FramePort. Frames over the link's
-// maximum (MTU + Ethernet header + VLAN tag) are dropped both ways and counted; send errors
+// maximum (MTU + Ethernet header + VLAN tag) are dropped both ways and counted, and so are
+// guest frames under minFrame (vmnet-helper stops on an empty datagram); send errors
 // drop the frame (a network loses packets) and are logged once per kind, not per frame; a
 // kernel that is only full for now gets the frame later from the addon's transmit queue.
 import type { NetBackend } from './backend.ts';
@@ -18,6 +19,8 @@ export interface FramePortBackendStats extends FramePortStats {
   txFrames: number;
   /** Guest frames longer than maxFrame. */
   txOversize: number;
+  /** Guest frames shorter than minFrame. */
+  txRunt: number;
   /** Guest frames the kernel refused (peer gone, buffers full, link down). */
   txDropped: number;
 }
@@ -26,12 +29,14 @@ export interface FramePortBackendOptions {
   /** How log lines name the link, e.g. `--net tap,ifname=tap0`. */
   label: string;
   maxFrame: number;
+  /** Guest frames shorter than this are dropped (0: none are). */
+  minFrame?: number;
   log: FramePortLog;
   /** Extra words for a send errno, e.g. how to bring a tap up on EIO. */
   hint?: (errno: string) => string | undefined;
   /** Runs after the fd is closed (removing a bound socket path). */
   onClose?: () => void;
-  /** Called once, instead of the warning, the first time a send finds the peer gone. */
+  /** Called once, instead of the warning, the first time a send or receive finds the peer gone. */
   onPeerGone?: (errno: string) => void;
 }
 
@@ -39,7 +44,7 @@ export class FramePortBackend implements NetBackend {
   readonly checksumsTrusted = false;
   private receiver: (frame: Uint8Array) => void = () => undefined;
   private readonly port: NativeFramePort;
-  private readonly tx = { txFrames: 0, txOversize: 0, txDropped: 0 };
+  private readonly tx = { txFrames: 0, txOversize: 0, txRunt: 0, txDropped: 0 };
   private lastSendError = '';
   private lastRecvError = '';
   private peerGoneReported = false;
@@ -64,6 +69,21 @@ export class FramePortBackend implements NetBackend {
       this.opts.log.debug(`${this.opts.label}: dropping a ${frame.length}-byte frame from the guest (link maximum ${this.opts.maxFrame})`);
       return;
     }
+    if (frame.length < (this.opts.minFrame ?? 0)) {
+      this.tx.txRunt++;
+      this.opts.log.debug(`${this.opts.label}: dropping a ${frame.length}-byte frame from the guest (shorter than an Ethernet header)`);
+      return;
+    }
+    this.transmit(frame);
+  }
+
+  /** A datagram of the link's own protocol (a handshake), exempt from the frame-size checks. */
+  sendControl(datagram: Uint8Array): void {
+    if (this.closed) this.tx.txDropped++;
+    else this.transmit(datagram);
+  }
+
+  private transmit(frame: Uint8Array): void {
     const err = this.port.send(frame);
     if (err === 0) {
       this.tx.txFrames++;
@@ -78,10 +98,7 @@ export class FramePortBackend implements NetBackend {
     if (name === 'EAGAIN' || name === 'EWOULDBLOCK' || name === 'ENOBUFS') return; // full for now: routine
     const kind = PEER_GONE.has(name) ? 'peer-gone' : name;
     if (kind === 'peer-gone' && this.opts.onPeerGone) {
-      if (!this.peerGoneReported) {
-        this.peerGoneReported = true;
-        this.opts.onPeerGone(name);
-      }
+      this.reportPeerGone(name);
       return;
     }
     if (kind !== this.lastSendError) {
@@ -95,8 +112,19 @@ export class FramePortBackend implements NetBackend {
     return { ...this.tx, ...this.port.stats() };
   }
 
+  private reportPeerGone(errno: string): void {
+    if (this.peerGoneReported) return;
+    this.peerGoneReported = true;
+    this.opts.onPeerGone!(errno);
+  }
+
   private portError(e: NativeErrnoError): void {
     const name = errnoName(e.errno);
+    // macOS reports a vanished datagram peer on the receive side (ECONNRESET) without any send.
+    if (PEER_GONE.has(name) && this.opts.onPeerGone && !e.fatal) {
+      this.reportPeerGone(name);
+      return;
+    }
     const repeat = name === this.lastRecvError && !e.fatal;
     this.lastRecvError = name;
     (repeat ? this.opts.log.debug : this.opts.log.warn).call(this.opts.log, `${this.opts.label}: ${e.message} (${name})${e.fatal ? '; no more frames will be received' : ''}`);

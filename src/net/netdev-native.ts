@@ -6,7 +6,7 @@ import { addonCandidatePaths, errnoName, loadAddon, type AddonLoadOptions, type 
 
 export const NETDEV_ADDON_NAME = 'nodevisor_netdev';
 /** native/netdev/addon.cc kAbiVersion; other versions are refused. */
-export const NETDEV_ABI_VERSION = 2;
+export const NETDEV_ABI_VERSION = 3;
 
 /** An error of the addon: the failing call and its errno (positive). */
 export interface NativeErrnoError extends Error {
@@ -48,6 +48,9 @@ export interface NativeNetdev {
   setTapOffload(fd: number, flags: number): void;
   /** A datagram socket bound at localPath (created) and connected to peerPath. */
   openDgram(localPath: string, peerPath: string): number;
+  /** 0 when a live datagram socket is bound at path, else the errno connecting to it gives
+   *  (ENOENT: nothing there; ECONNREFUSED: a socket file no process holds). Sends nothing. */
+  probeDgram(path: string): number;
   /** Checks that an inherited fd is a datagram socket and makes it non-blocking. */
   adoptDgram(fd: number): number;
   closeFd(fd: number): void;
@@ -73,7 +76,7 @@ const NETDEV: AddonSpec<NativeNetdev> = {
   abiVersion: NETDEV_ABI_VERSION,
   isAddon: (m): m is NativeNetdev => {
     const x = m as Partial<NativeNetdev> | null;
-    return !!x && typeof x.openDgram === 'function' && typeof x.FramePort === 'function' && typeof x.abiVersion === 'number';
+    return !!x && typeof x.openDgram === 'function' && typeof x.probeDgram === 'function' && typeof x.FramePort === 'function' && typeof x.abiVersion === 'number';
   },
   unavailable: (tried) => new NetdevUnavailableError(tried),
 };

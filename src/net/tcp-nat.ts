@@ -2,19 +2,25 @@
 // node:net socket, both for connections the guest opens (host socket connects to the mapped
 // destination) and for port forwards (a host connection opens a guest-side connection).
 // Backpressure both ways: our advertised window is what the host socket has not yet taken,
-// and the host socket is paused while the guest has too much unacknowledged data.
+// and the host socket is paused while the guest has too much unacknowledged data. Both bounds
+// shrink as connections multiply, so all of them together buffer about HOST_BUFFER_BUDGET.
 import { connect, type Socket } from 'node:net';
 import { formatIp } from './checksum.ts';
 import { PROTO_TCP } from './ipv4.ts';
 import type { GuestLink } from './link.ts';
-import { TcpConnection, type CloseReason } from './tcp.ts';
+import { TcpConnection, type CloseReason, type TcpOptions } from './tcp.ts';
 import { ACK, RST, SYN, buildTcp, tcpHeaderLength, type OutSegment, type TcpSegment } from './tcp-segment.ts';
 
 export const MAX_TCP_CONNECTIONS = 512;
-/** Bytes the host socket may hold unwritten; our receive window is what is left. */
-const HOST_WRITE_BUFFER = 64 * 1024;
+/** What all connections together should buffer in each direction; each gets an equal share,
+ *  kept between the MIN and MAX below. */
+const HOST_BUFFER_BUDGET = 16 << 20;
+/** Bytes one host socket may hold unwritten; our receive window is what is left. */
+const HOST_WRITE_BUFFER_MAX = 1 << 20;
+const HOST_WRITE_BUFFER_MIN = 64 * 1024;
 /** Host data queued for the guest above which the host socket is paused. */
-const GUEST_SEND_HIGH_WATER = 256 * 1024;
+const GUEST_SEND_HIGH_WATER_MAX = 1 << 20;
+const GUEST_SEND_HIGH_WATER_MIN = 256 * 1024;
 const CONNECT_TIMEOUT_MS = 20_000;
 
 interface Entry {
@@ -36,6 +42,15 @@ export class TcpNat {
 
   get connectionCount(): number {
     return this.conns.size;
+  }
+
+  /** One connection's share of the budget, between min and max. */
+  private share(min: number, max: number): number {
+    return Math.max(min, Math.min(max, Math.floor(HOST_BUFFER_BUDGET / Math.max(1, this.conns.size))));
+  }
+
+  private guestSendHighWater(): number {
+    return this.share(GUEST_SEND_HIGH_WATER_MIN, GUEST_SEND_HIGH_WATER_MAX);
   }
 
   /** A segment from the guest (already checksum-verified). */
@@ -99,9 +114,10 @@ export class TcpNat {
     entry.conn.connect();
   }
 
-  private tcpOptions(entry: Entry): { receiveWindow: () => number; segmentLimit: () => number; initialRtoMs?: number } {
+  private tcpOptions(entry: Entry): TcpOptions {
     return {
-      receiveWindow: () => HOST_WRITE_BUFFER - (entry.socket?.writableLength ?? 0),
+      receiveWindow: () => this.share(HOST_WRITE_BUFFER_MIN, HOST_WRITE_BUFFER_MAX) - (entry.socket?.writableLength ?? 0),
+      maxReceiveWindow: HOST_WRITE_BUFFER_MAX,
       segmentLimit: () => this.link.tcpSegmentLimit(),
       initialRtoMs: this.opts.initialRtoMs,
     };
@@ -122,7 +138,7 @@ export class TcpNat {
       established: () => entry.socket?.resume(),
       peerFin: () => entry.socket?.end(),
       acked: () => {
-        if (entry.socket && entry.conn.buffered < GUEST_SEND_HIGH_WATER) entry.socket.resume();
+        if (entry.socket && entry.conn.buffered < this.guestSendHighWater()) entry.socket.resume();
       },
       closed: (reason: CloseReason) => {
         this.conns.delete(key);
@@ -138,7 +154,7 @@ export class TcpNat {
   private wire(entry: Entry, socket: Socket): void {
     socket.on('data', (chunk: Buffer) => {
       entry.conn.write(chunk);
-      if (entry.conn.buffered >= GUEST_SEND_HIGH_WATER) socket.pause();
+      if (entry.conn.buffered >= this.guestSendHighWater()) socket.pause();
     });
     socket.on('drain', () => entry.conn.windowUpdate());
     socket.on('end', () => entry.conn.end());

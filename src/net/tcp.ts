@@ -3,10 +3,13 @@
 // handshake in both directions, sequence/ack checks with the acceptability test of 3.10.7.4,
 // the guest's receive window (plus zero-window probes), retransmission of everything we send
 // (go-back-N from the oldest unacknowledged byte, exponential backoff, give up with RST),
-// FIN in both directions, RST. Out-of-order data is dropped and re-ACKed; the guest
-// retransmits it. No window scaling, SACK or timestamps. Segments are capped by the MSS, or by
-// the link's segmentation offload when the guest takes large segments (not on retransmission:
-// a large segment the guest could not take must not be lost over and over).
+// FIN in both directions, RST. Window scaling (RFC 7323, 2): offered on our SYN and, when the
+// guest's SYN offered it, on our SYN-ACK; in use only when both SYNs carried it. Out-of-order
+// data is dropped and re-ACKed; the guest retransmits it. No SACK or timestamps: the virtual
+// link loses frames only when a ring overflows, where go-back-N costs little, and the RTO is not
+// estimated from round trips. Segments are capped by the MSS, or by the link's segmentation
+// offload when the guest takes large segments (not on retransmission: a large segment the
+// guest could not take must not be lost over and over).
 import { ACK, FIN, RST, SYN, seqAdd, seqDiff, type OutSegment, type TcpSegment } from './tcp-segment.ts';
 
 export type TcpState =
@@ -31,8 +34,10 @@ export interface TcpCallbacks {
 }
 
 export interface TcpOptions {
-  /** Receive window we advertise (space the host side can take), at most 65535. */
+  /** Receive window we advertise (space the host side can take now). */
   receiveWindow(): number;
+  /** The most receiveWindow() returns; picks our window-scale shift (default 65535: shift 0). */
+  maxReceiveWindow?: number;
   /** Our MSS towards the guest. */
   mss?: number;
   /** Largest payload one segment may carry when the link segments for us (0: the MSS rules). */
@@ -47,6 +52,16 @@ export const DEFAULT_MSS = 1460;
 /** Peer MSS when its SYN carries none (RFC 9293, 3.7.1). */
 const DEFAULT_PEER_MSS = 536;
 const MAX_RTO_MS = 8000;
+/** RFC 7323, 2.3: a larger shift is taken as 14. */
+export const MAX_WINDOW_SHIFT = 14;
+const MAX_UNSCALED_WINDOW = 0xffff;
+
+/** The smallest shift that lets a 16-bit window field say `max`. */
+export function windowShiftFor(max: number): number {
+  let shift = 0;
+  while (shift < MAX_WINDOW_SHIFT && max > MAX_UNSCALED_WINDOW * 2 ** shift) shift++;
+  return shift;
+}
 
 export class TcpConnection {
   state: TcpState;
@@ -56,6 +71,13 @@ export class TcpConnection {
   /** Highest sequence number sent (sndNxt moves back on retransmission). */
   private sndMax: number;
   private sndWnd = 0;
+  /** The guest's window-scale shift (applied to windows it sends) and ours (to windows we send). */
+  private sndShift = 0;
+  private rcvShift = 0;
+  /** The shift we offer; used only if the guest's SYN or SYN-ACK offers one too. */
+  private readonly offeredShift: number;
+  /** Whether our SYN or SYN-ACK carries the window-scale option. */
+  private offerScale = true;
   private rcvNxt = 0;
   private irs = 0;
   private peerMss = DEFAULT_PEER_MSS;
@@ -69,6 +91,7 @@ export class TcpConnection {
   private retries = 0;
   private timer: NodeJS.Timeout | undefined;
   private ackScheduled = false;
+  /** The window last advertised, in bytes (the field times 2^rcvShift). */
   private lastWindow = 0;
   /** Segments dropped by the checks (for tests and stats). */
   dropped = 0;
@@ -79,6 +102,7 @@ export class TcpConnection {
     this.dataStart = seqAdd(this.iss, 1);
     this.ourMss = opts.mss ?? DEFAULT_MSS;
     this.rto = opts.initialRtoMs ?? 1000;
+    this.offeredShift = windowShiftFor(opts.maxReceiveWindow ?? MAX_UNSCALED_WINDOW);
     this.state = 'pending';
   }
 
@@ -87,8 +111,11 @@ export class TcpConnection {
     const c = new TcpConnection(cb, opts);
     c.irs = syn.seq;
     c.rcvNxt = seqAdd(syn.seq, 1);
-    c.sndWnd = syn.window;
+    c.sndWnd = syn.window; // never scaled on a SYN
     if (syn.mss !== undefined && syn.mss > 0) c.peerMss = syn.mss;
+    // RFC 7323, 2.2: a SYN-ACK may carry the option only if the SYN did.
+    c.offerScale = syn.windowScale !== undefined;
+    c.takeScale(syn.windowScale);
     return c;
   }
 
@@ -143,29 +170,50 @@ export class TcpConnection {
     this.finish('reset');
   }
 
-  /** Our receive window may have opened: tell the guest if it was closed. */
+  /** Our receive window may have opened: tell the guest if it was closed, or under half the
+   *  buffer and grown by two segments (or half the buffer), so it need not wait for a probe.
+   *  A window that stayed large needs no extra ACK: the guest was not held back by it. */
   windowUpdate(): void {
-    if (this.lastWindow === 0 && this.window() > 0 && this.synchronized()) this.sendAck();
+    if (!this.synchronized()) return;
+    const w = this.window();
+    const half = (this.opts.maxReceiveWindow ?? MAX_UNSCALED_WINDOW) / 2;
+    if (w > 0 && (this.lastWindow === 0 || (this.lastWindow < half && w - this.lastWindow >= Math.min(half, 2 * this.ourMss)))) this.sendAck();
+  }
+
+  /** Both SYNs are known: scaling holds both ways if the guest's carried the option. */
+  private takeScale(guestShift: number | undefined): void {
+    if (guestShift === undefined) {
+      this.sndShift = this.rcvShift = 0;
+      return;
+    }
+    this.sndShift = Math.min(guestShift, MAX_WINDOW_SHIFT);
+    this.rcvShift = this.offeredShift;
   }
 
   private synchronized(): boolean {
     return this.state !== 'pending' && this.state !== 'syn-sent' && this.state !== 'syn-received' && this.state !== 'closed';
   }
 
+  /** The window we can offer now, in bytes: a multiple of 2^rcvShift the field can carry. */
   private window(): number {
-    return Math.max(0, Math.min(0xffff, Math.floor(this.opts.receiveWindow())));
+    const unit = 2 ** this.rcvShift;
+    const bytes = Math.max(0, Math.min(MAX_UNSCALED_WINDOW * unit, Math.floor(this.opts.receiveWindow())));
+    return bytes - (bytes % unit);
   }
 
   private emit(seg: Omit<OutSegment, 'window'>): void {
-    const window = this.window();
+    // RFC 7323, 2.2: the window of a SYN is never scaled.
+    const syn = (seg.flags & SYN) !== 0;
+    const window = syn ? Math.min(MAX_UNSCALED_WINDOW, this.window()) : this.window();
     this.lastWindow = window;
     this.ackScheduled = false;
-    this.cb.output({ ...seg, window });
+    this.cb.output({ ...seg, window: syn ? window : window / 2 ** this.rcvShift });
   }
 
   private sendSyn(): void {
     const flags = this.state === 'syn-received' ? SYN | ACK : SYN;
-    this.emit({ seq: this.iss, ack: flags & ACK ? this.rcvNxt : 0, flags, mss: this.ourMss });
+    const windowScale = this.offerScale ? this.offeredShift : undefined;
+    this.emit({ seq: this.iss, ack: flags & ACK ? this.rcvNxt : 0, flags, mss: this.ourMss, windowScale });
     this.sndNxt = seqAdd(this.iss, 1);
     if (seqDiff(this.sndNxt, this.sndMax) > 0) this.sndMax = this.sndNxt;
     this.armTimer();
@@ -200,6 +248,10 @@ export class TcpConnection {
       if (probe && room <= 0 && inFlight === 0) room = 1;
       const n = Math.min(unsent, room, limit);
       if (n <= 0) break;
+      // With large segments, the last bit of queued data waits while a full segment is still
+      // unacknowledged: more host data arrives before the ACK does, so a bulk transfer goes out
+      // in full segments, not one per host read (each costs the guest an interrupt).
+      if (n === unsent && n < limit && limit > mss && inFlight >= limit && !this.finQueued) break;
       const payload = this.buf.subarray(offset, offset + n);
       this.emit({ seq: this.sndNxt, ack: this.rcvNxt, flags: ACK | (n === unsent ? 0x08 : 0), payload, segmentSize: n > mss ? mss : undefined });
       this.sndNxt = seqAdd(this.sndNxt, n);
@@ -292,8 +344,9 @@ export class TcpConnection {
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
     this.sndUna = seg.ack;
-    this.sndWnd = seg.window;
+    this.sndWnd = seg.window; // never scaled on a SYN
     if (seg.mss !== undefined && seg.mss > 0) this.peerMss = seg.mss;
+    this.takeScale(seg.windowScale);
     this.state = 'established';
     this.retries = 0;
     this.rto = this.opts.initialRtoMs ?? 1000;
@@ -303,9 +356,14 @@ export class TcpConnection {
     this.flush();
   }
 
+  /** How far past rcvNxt the guest may send: what we last advertised, or more if it opened. */
+  private receivable(): number {
+    return Math.max(this.lastWindow, this.window());
+  }
+
   private acceptable(seg: TcpSegment): boolean {
     const len = seg.payload.length + (seg.flags & SYN ? 1 : 0) + (seg.flags & FIN ? 1 : 0);
-    const wnd = Math.max(this.lastWindow, this.window());
+    const wnd = this.receivable();
     const inWindow = (s: number): boolean => seqDiff(s, this.rcvNxt) >= 0 && seqDiff(s, seqAdd(this.rcvNxt, wnd)) < 0;
     if (len === 0) return wnd === 0 ? seg.seq === this.rcvNxt : inWindow(seg.seq);
     if (wnd === 0) return false;
@@ -356,8 +414,14 @@ export class TcpConnection {
       return;
     }
     if (seqDiff(seg.ack, this.sndUna) >= 0) {
-      this.sndWnd = seg.window;
+      const before = this.sndWnd;
+      this.sndWnd = seg.window * 2 ** this.sndShift;
       if (seqDiff(seg.ack, this.sndUna) > 0) this.onAcked(seg.ack);
+      else if (this.sndWnd > before && this.canSendData()) {
+        // A window update: send into it now rather than when the persist timer fires.
+        if (before === 0) this.resetBackoff();
+        this.flush();
+      } else if (this.sndWnd === 0) this.retries = 0; // the guest answers our probes: it lives
     }
     if (this.state === 'closed') return;
 
@@ -371,7 +435,7 @@ export class TcpConnection {
         this.sendAck();
         return;
       }
-      payload = payload.subarray(skip, Math.min(payload.length, skip + Math.max(this.window(), 0)));
+      payload = payload.subarray(skip, Math.min(payload.length, skip + this.receivable()));
 
       if (payload.length > 0) {
         this.rcvNxt = seqAdd(this.rcvNxt, payload.length);
@@ -404,9 +468,7 @@ export class TcpConnection {
     }
     this.sndUna = ack;
     if (seqDiff(this.sndNxt, ack) < 0) this.sndNxt = ack;
-    this.retries = 0;
-    this.rto = this.opts.initialRtoMs ?? 1000;
-    this.stopTimer();
+    this.resetBackoff();
     const finAcked = this.finSent && ack === this.sndMax;
     if (finAcked) {
       if (this.state === 'fin-wait-1') this.state = 'fin-wait-2';
@@ -418,6 +480,13 @@ export class TcpConnection {
     }
     if (dataAcked > 0) this.cb.acked();
     if ((this.state as TcpState) !== 'closed') this.flush();
+  }
+
+  /** Progress: retransmission and probing start over from the initial timeout. */
+  private resetBackoff(): void {
+    this.retries = 0;
+    this.rto = this.opts.initialRtoMs ?? 1000;
+    this.stopTimer();
   }
 
   private enterTimeWait(): void {

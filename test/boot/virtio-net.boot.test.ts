@@ -90,7 +90,9 @@ describe('virtio-net with the user network on the software CPU @boot', function 
       expect(lines).to.include(`FETCH:${body}`);
       expect(lines).to.include(`WGET:${body}`);
       expect(lines).to.include('PING:ok');
-      expectBulk(lines, 700);
+      // Under the ~1436 MSS-sized packets either way, as on tap: with a scaled window nothing
+      // holds back busybox wget's small writes, so the guest's upload count varies (290-730 seen).
+      expectBulk(lines, 1000);
       expect(lines).to.include(`NC:${fromHost}`);
       expect(lines).to.include('DONE');
       expect((await talk)?.trim()).to.equal(fromGuest);

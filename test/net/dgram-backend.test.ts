@@ -1,20 +1,23 @@
 // The datagram backend against a real unix datagram peer (python3, as gvproxy or
-// vmnet-helper would be), through the netdev addon `npm install` builds.
+// vmnet-helper would be), through the netdev addon `npm install` builds; and, with a fake
+// addon, the receive-side outage report that only macOS gives.
 import { expect } from 'chai';
 import { existsSync, mkdtempSync, openSync, closeSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openBackend } from '../../src/net/backends.ts';
 import { openDgram, type ReconnectingDgram } from '../../src/net/dgram-backend.ts';
 import type { FramePortBackend } from '../../src/net/frame-port-backend.ts';
-import { loadNetdev, type NativeNetdev } from '../../src/net/netdev-native.ts';
+import { loadNetdev, type NativeErrnoError, type NativeNetdev } from '../../src/net/netdev-native.ts';
 import { parseNetSpec, type DgramSocketNetSpec } from '../../src/net/spec.ts';
 import { PeerProcess } from './peer-process.ts';
 
 const PEER = fileURLToPath(new URL('./dgram-peer.py', import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const WATCH_MS = 100;
+const osErrno = constants.errno;
 
 let native: NativeNetdev | undefined;
 let unavailable = '';
@@ -56,11 +59,16 @@ describe('unix datagram backend (--net socket,type=dgram)', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function startPeer(): Promise<string> {
+  async function startPeer(...flags: string[]): Promise<string> {
     const path = join(dir, 'peer.sock');
-    peer = new PeerProcess('python3', [PEER, path]);
+    peer = new PeerProcess('python3', [PEER, path, ...flags]);
     await peer.waitFor(/^ready$/);
     return path;
+  }
+
+  /** A path= backend whose peer watch runs every WATCH_MS. */
+  async function openWatched(path: string, local: string, log: ReturnType<typeof collectingLog>): Promise<ReconnectingDgram> {
+    return (await openDgram(parseNetSpec(`socket,type=dgram,path=${path},local=${local}`) as DgramSocketNetSpec, log, loadNetdev, { watchMs: WATCH_MS })) as ReconnectingDgram;
   }
 
   it('binds its own socket, sends the VFKT handshake, then exchanges whole frames both ways', async () => {
@@ -293,5 +301,177 @@ describe('unix datagram backend (--net socket,type=dgram)', function () {
     const path = await startPeer();
     const err = await openBackend(parseNetSpec(`socket,path=${path}`), new Uint8Array(6), collectingLog()).catch((e: Error) => e);
     expect((err as Error).message).to.match(/EPROTOTYPE.*use --net socket,type=dgram,path=PATH/);
+  });
+
+  describe('noticing outages while the guest is silent', () => {
+    it('a peer restarted at the same path: reconnects and sends VFKT to the new one with no guest frame', async () => {
+      const path = await startPeer();
+      const local = join(dir, 'me.sock');
+      const log = collectingLog();
+      const be = await openWatched(path, local, log);
+      const got: string[] = [];
+      be.onFrame((f) => got.push(Buffer.from(f).toString('hex')));
+      try {
+        await peer!.waitFor(/^recv 56464b54 /);
+        peer!.command('close');
+        await peer!.exited();
+        await sleep(3 * WATCH_MS); // the path is gone: no outage by itself
+        expect(log.warnings).to.deep.equal([]);
+        await startPeer();
+        expect(await peer!.waitFor(/^recv /, 3000)).to.equal(`recv 56464b54 ${local}`);
+        peer!.command('send 0102030405060708090a0b0c0d0e');
+        await until(() => got.length === 1, 'a frame from the new peer');
+        const s = be.stats();
+        expect([s.connected, s.reconnects, s.txDisconnected]).to.deep.equal([true, 1, 0]);
+        expect(log.warnings.map((w) => w.replace(/^.*?: /, ''))).to.deep.equal([
+          `a new peer is bound at ${path}; reconnecting`,
+          'reconnected (0 frames dropped while disconnected so far)',
+        ]);
+      } finally {
+        await be.close();
+      }
+    });
+
+    it('a killed peer (its socket file left behind): reports the outage once, then reconnects when a new peer binds', async () => {
+      const path = await startPeer();
+      const log = collectingLog();
+      const be = await openWatched(path, join(dir, 'me.sock'), log);
+      try {
+        await peer!.waitFor(/^recv 56464b54 /);
+        peer!.kill(); // SIGTERM: python exits without removing the file
+        await peer!.exited();
+        expect(existsSync(path)).to.equal(true);
+        await until(() => !be.stats().connected, 'the outage to be noticed');
+        await sleep(5 * WATCH_MS); // the stale file is probed again and again: one warning
+        expect(log.warnings, log.warnings.join('\n')).to.deep.equal([
+          `--net socket,type=dgram,path=${path}: the peer is gone (ECONNREFUSED: nobody holds its socket); dropping frames and reconnecting`,
+        ]);
+        await startPeer(); // removes the stale file and binds anew: picked up without waiting out the backoff
+        await peer!.waitFor(/^recv 56464b54 /, 3000);
+        expect(be.stats()).to.deep.include({ connected: true, reconnects: 1 });
+      } finally {
+        await be.close();
+      }
+    });
+
+    it('keeps a live peer that unlinked its path: frames still flow, nothing is logged', async () => {
+      const path = await startPeer();
+      const log = collectingLog();
+      const be = await openWatched(path, join(dir, 'me.sock'), log);
+      const got: string[] = [];
+      be.onFrame((f) => got.push(Buffer.from(f).toString('hex')));
+      try {
+        await peer!.waitFor(/^recv 56464b54 /);
+        peer!.command('unlink');
+        await peer!.waitFor(/^ok unlink$/);
+        await sleep(4 * WATCH_MS);
+        be.send(Buffer.alloc(60, 0x11));
+        await peer!.waitFor(/^recv 1111/);
+        peer!.command('send 0102030405060708090a0b0c0d0e');
+        await until(() => got.length === 1, 'a frame from the unlinked peer');
+        expect(be.stats()).to.deep.include({ connected: true, reconnects: 0 });
+        expect(log.warnings).to.deep.equal([]);
+      } finally {
+        await be.close();
+      }
+    });
+  });
+
+  describe('against a peer that behaves as vmnet-helper --socket', () => {
+    it('its first datagram is our VFKT, which it consumes; it serves our address; runt frames never reach it', async () => {
+      const path = await startPeer('--vmnet-helper');
+      const local = join(dir, 'me.sock');
+      const log = collectingLog();
+      const be = await openWatched(path, local, log);
+      const got: string[] = [];
+      be.onFrame((f) => got.push(Buffer.from(f).toString('hex')));
+      try {
+        expect(await peer!.waitFor(/^client /)).to.equal(`client ${local}`);
+        // An empty or sub-header frame would make vmnet-helper exit: the backend drops them.
+        be.send(new Uint8Array(0));
+        be.send(new Uint8Array(13));
+        const frame = Buffer.alloc(1514, 0x5c);
+        be.send(frame);
+        // The first thing it forwards is the full frame: the handshake was not forwarded.
+        expect(await peer!.waitFor(/^(recv|exit) /)).to.equal(`recv ${frame.toString('hex')} ${local}`);
+        peer!.command('send 0102030405060708090a0b0c0d0e');
+        await until(() => got.length === 1, 'a frame from the helper');
+        const s = be.stats();
+        expect([s.txRunt, s.txFrames, s.rxFrames]).to.deep.equal([2, 2, 1]); // VFKT and the frame
+        expect(log.warnings).to.deep.equal([]);
+      } finally {
+        await be.close();
+      }
+    });
+
+    it('a restarted helper learns our address from a fresh VFKT while the guest sends nothing', async () => {
+      const path = await startPeer('--vmnet-helper');
+      const local = join(dir, 'me.sock');
+      const be = await openWatched(path, local, collectingLog());
+      const got: string[] = [];
+      be.onFrame((f) => got.push(Buffer.from(f).toString('hex')));
+      try {
+        await peer!.waitFor(/^client /);
+        peer!.kill(); // SIGTERM: it removes its socket, as vmnet-helper's atexit does
+        await peer!.waitFor(/^exit sigterm$/);
+        await peer!.exited();
+        await startPeer('--vmnet-helper');
+        expect(await peer!.waitFor(/^client /, 3000)).to.equal(`client ${local}`);
+        peer!.command('send 0102030405060708090a0b0c0d0e');
+        await until(() => got.length === 1, 'a frame from the restarted helper');
+        expect(be.stats()).to.deep.include({ connected: true, reconnects: 1, txFrames: 2 }); // two handshakes
+      } finally {
+        await be.close();
+      }
+    });
+  });
+});
+
+describe('datagram backend: a peer reported gone on the receive side (as macOS does)', () => {
+  it('reconnects after a non-fatal ECONNRESET from the port, once; fatal errors are only logged', async () => {
+    const ports: { onError: (e: NativeErrnoError) => void; closed: boolean }[] = [];
+    let fds = 100;
+    const fake = {
+      abiVersion: 0,
+      openDgram: () => fds++,
+      probeDgram: () => 0,
+      adoptDgram: (fd: number) => fd,
+      closeFd: () => undefined,
+      openTap: () => ({ fd: -1, ifname: '' }),
+      setTapOffload: () => undefined,
+      FramePort: class {
+        closed = false;
+        constructor(_fd: number, _max: number, _onFrame: unknown, readonly onError: (e: NativeErrnoError) => void) {
+          ports.push(this);
+        }
+        send(): number {
+          return 0;
+        }
+        close(): void {
+          this.closed = true;
+        }
+        stats() {
+          return { rxFrames: 0, rxOversize: 0, rxErrors: 0, txQueued: 0, txQueueFull: 0, txQueueLost: 0, txPending: 0 };
+        }
+      },
+    } as unknown as NativeNetdev;
+    const log = collectingLog();
+    const spec = parseNetSpec(`socket,type=dgram,path=${join(tmpdir(), 'nv-absent-peer.sock')},local=${join(tmpdir(), 'nv-absent-me.sock')}`) as DgramSocketNetSpec;
+    const be = (await openDgram(spec, log, () => fake)) as ReconnectingDgram;
+    try {
+      const reset = (fatal: boolean): NativeErrnoError => Object.assign(new Error('recvmsg: Connection reset by peer'), { errno: osErrno.ECONNRESET, syscall: 'recvmsg', fatal });
+      ports[0].onError(reset(false));
+      ports[0].onError(reset(false));
+      expect(ports[0].closed).to.equal(true);
+      expect(log.warnings).to.have.length(1);
+      expect(log.warnings[0]).to.match(/the peer is gone \(ECONNRESET\); dropping frames and reconnecting$/);
+      await until(() => ports.length === 2, 'a new connection');
+      expect(be.stats()).to.deep.include({ connected: true, reconnects: 1 });
+      ports[1].onError(reset(true));
+      expect(be.stats().connected, 'a fatal error is not taken for an outage').to.equal(true);
+      expect(log.warnings.at(-1)).to.match(/no more frames will be received$/);
+    } finally {
+      await be.close();
+    }
   });
 });

@@ -49,13 +49,13 @@ describe('netdev addon loader', () => {
   });
 
   it('refuses an addon of another ABI version', () => {
-    const stale = { abiVersion: NETDEV_ABI_VERSION + 1, openDgram() {}, FramePort: class {} };
+    const stale = { abiVersion: NETDEV_ABI_VERSION + 1, openDgram() {}, probeDgram() {}, FramePort: class {} };
     const err = loadError({ platform: 'darwin', root, env: {}, exists: (p) => p === release, load: () => stale });
     expect(err.tried[0]).to.equal(`${release} (addon ABI ${NETDEV_ABI_VERSION + 1}, expected ${NETDEV_ABI_VERSION}: rebuild it)`);
   });
 
   it('returns the first good candidate', () => {
-    const good = { abiVersion: NETDEV_ABI_VERSION, openDgram() {}, FramePort: class {} };
+    const good = { abiVersion: NETDEV_ABI_VERSION, openDgram() {}, probeDgram() {}, FramePort: class {} };
     expect(loadNetdev({ platform: 'linux', root, env: {}, exists: () => true, load: () => good })).to.equal(good);
   });
 

@@ -96,6 +96,25 @@ describe('packet formats', () => {
     expect(parseTcp(A, B, opt)).to.equal('options');
   });
 
+  it('round-trips the window-scale option beside MSS and alone; ignores it at a wrong length, drops it truncated', () => {
+    const both = buildTcp(A, B, 40000, 80, { seq: 1, ack: 0, flags: SYN, window: 65535, mss: 1460, windowScale: 7 });
+    expect(both.length).to.equal(28);
+    expect([...both.subarray(20, 28)]).to.deep.equal([2, 4, 0x05, 0xb4, 1, 3, 3, 7]);
+    expect(parseTcp(A, B, both)).to.deep.include({ mss: 1460, windowScale: 7 });
+    const alone = buildTcp(A, B, 40000, 80, { seq: 1, ack: 0, flags: SYN, window: 100, windowScale: 14 });
+    expect(parseTcp(A, B, alone)).to.deep.include({ mss: undefined, windowScale: 14 });
+    expect((parseTcp(A, B, buildTcp(A, B, 1, 2, { seq: 1, ack: 0, flags: SYN, window: 1 })) as { windowScale?: number }).windowScale).to.equal(undefined);
+    // A raw shift over 14 is reported as sent; the connection clamps it.
+    expect(parseTcp(A, B, withOptions([3, 3, 200, 0]))).to.deep.include({ windowScale: 200 });
+    // Length 4 (a wrong length that still fits): ignored, the rest of the options still read.
+    expect(parseTcp(A, B, withOptions([3, 4, 7, 0, 2, 4, 0x02, 0x00]))).to.deep.include({ windowScale: undefined, mss: 512 });
+    // Kind and length but no shift byte before the header ends, or no length at all: dropped.
+    expect(parseTcp(A, B, withOptions([1, 1, 3, 3]))).to.equal('options');
+    expect(parseTcp(A, B, withOptions([1, 1, 1, 3]))).to.equal('options');
+    // After end-of-options nothing is read.
+    expect(parseTcp(A, B, withOptions([0, 3, 3, 7]))).to.deep.include({ windowScale: undefined });
+  });
+
   it('answers ICMP echo requests only, with a valid checksum', () => {
     const req = new Uint8Array([8, 0, 0, 0, 0, 1, 0, 2, 0xaa, 0xbb]);
     writeU16(req, 2, internetChecksum(req));
@@ -163,4 +182,15 @@ function parseReply(p: Uint8Array): { type: number; xid: number; yiaddr: number;
   expect(p[0]).to.equal(2);
   expect(dv.getUint32(236)).to.equal(0x63825363);
   return { type: options.get(53)![0], xid: dv.getUint32(4), yiaddr: dv.getUint32(16), options };
+}
+
+/** A SYN from A to B whose option bytes (a multiple of 4) are `opts`, with a valid checksum. */
+function withOptions(opts: number[]): Uint8Array {
+  const t = new Uint8Array(20 + opts.length);
+  t.set(buildTcp(A, B, 40000, 80, { seq: 1, ack: 0, flags: SYN, window: 1000 }));
+  t[12] = (t.length / 4) << 4;
+  t.set(opts, 20);
+  writeU16(t, 16, 0);
+  writeU16(t, 16, finishChecksum(onesSum(t, 0, t.length, pseudoHeaderSum(A, B, 6, t.length))));
+  return t;
 }

@@ -13,10 +13,12 @@ class Harness {
   window = 65535;
   readonly conn: TcpConnection;
 
-  constructor(passive: boolean, opts: { rto?: number; retries?: number; segmentLimit?: number } = {}) {
+  constructor(passive: boolean, opts: { rto?: number; retries?: number; segmentLimit?: number; maxWindow?: number; synScale?: number } = {}) {
     const cb = {
       output: (s: OutSegment) => this.out.push(s),
-      data: (b: Uint8Array) => this.data.push(...b),
+      data: (b: Uint8Array) => {
+        for (const x of b) this.data.push(x);
+      },
       established: () => this.events.push('established'),
       peerFin: () => this.events.push('fin'),
       acked: () => this.events.push('acked'),
@@ -24,30 +26,32 @@ class Harness {
         this.closed = r;
       },
     };
-    const o = { receiveWindow: () => this.window, iss: ISS, initialRtoMs: opts.rto ?? 20, maxRetries: opts.retries ?? 3, timeWaitMs: 10, segmentLimit: () => opts.segmentLimit ?? 0 };
-    this.conn = passive ? TcpConnection.fromSyn(seg({ seq: GUEST_ISS, flags: SYN, mss: 100 }), cb, o) : new TcpConnection(cb, o);
+    const o = { receiveWindow: () => this.window, maxReceiveWindow: opts.maxWindow, iss: ISS, initialRtoMs: opts.rto ?? 20, maxRetries: opts.retries ?? 3, timeWaitMs: 10, segmentLimit: () => opts.segmentLimit ?? 0 };
+    this.conn = passive ? TcpConnection.fromSyn(seg({ seq: GUEST_ISS, flags: SYN, mss: 100, windowScale: opts.synScale }), cb, o) : new TcpConnection(cb, o);
   }
 
   take(): OutSegment[] {
     return this.out.splice(0);
   }
 
-  /** Passive open to ESTABLISHED. */
-  establish(): void {
+  /** Passive open to ESTABLISHED; the SYN-ACK. */
+  establish(window = 65535): OutSegment {
     this.conn.accept();
     const [synAck] = this.take();
     expect(synAck).to.deep.include({ seq: ISS, ack: (GUEST_ISS + 1) >>> 0, flags: SYN | ACK, mss: 1460 });
-    this.conn.input(seg({ seq: GUEST_ISS + 1, ack: ISS + 1, flags: ACK }));
+    this.conn.input(seg({ seq: GUEST_ISS + 1, ack: ISS + 1, flags: ACK, window }));
     expect(this.conn.state).to.equal('established');
+    return synAck;
   }
 }
 
 function seg(s: Partial<TcpSegment> & { payload?: Uint8Array }): TcpSegment {
-  return { srcPort: 5000, dstPort: 80, seq: (s.seq ?? 0) >>> 0, ack: (s.ack ?? 0) >>> 0, flags: s.flags ?? ACK, window: s.window ?? 65535, mss: s.mss, payload: s.payload ?? new Uint8Array(0) };
+  return { srcPort: 5000, dstPort: 80, seq: (s.seq ?? 0) >>> 0, ack: (s.ack ?? 0) >>> 0, flags: s.flags ?? ACK, window: s.window ?? 65535, mss: s.mss, windowScale: s.windowScale, payload: s.payload ?? new Uint8Array(0) };
 }
 
 const bytes = (n: number, start = 0): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (start + i) & 0xff);
-const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
+// After the timeout, one more turn: ACKs coalesced with setImmediate have gone out by then.
+const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(() => setImmediate(r), ms));
 const G = (n: number): number => (GUEST_ISS + 1 + n) >>> 0; // guest sequence after n data bytes
 
 describe('TCP state machine', () => {
@@ -168,6 +172,24 @@ describe('TCP state machine', () => {
     h.conn.abort();
   });
 
+  it('with large segments, holds a partial one while a full one is unacknowledged, unless closing', () => {
+    const h = new Harness(true, { rto: 5000, segmentLimit: 1000 });
+    h.establish();
+    h.conn.input(seg({ seq: G(0), ack: ISS + 1, window: 60000 }));
+    h.conn.write(bytes(1000));
+    h.conn.write(bytes(300));
+    expect(h.take().map((s) => s.payload!.length)).to.deep.equal([1000]);
+    h.conn.write(bytes(700)); // the held 300 and these make a full segment
+    expect(h.take().map((s) => s.payload!.length)).to.deep.equal([1000]);
+    h.conn.write(bytes(200));
+    expect(h.take()).to.deep.equal([]);
+    h.conn.input(seg({ seq: G(0), ack: ISS + 1 + 1500, window: 60000 })); // 500 still in flight: under a segment
+    expect(h.take().map((s) => s.payload!.length)).to.deep.equal([200]);
+    h.conn.write(bytes(1500));
+    h.conn.end(); // closing: nothing is held back
+    expect(h.take().map((s) => [s.payload?.length ?? 0, s.flags & FIN])).to.deep.equal([[1000, 0], [500, 0], [0, FIN]]);
+  });
+
   it('probes a zero window and resumes when it opens', async () => {
     const h = new Harness(true, { rto: 10, retries: 5 });
     h.establish();
@@ -179,6 +201,35 @@ describe('TCP state machine', () => {
     expect(probe[0].payload!.length).to.equal(1);
     h.conn.input(seg({ seq: G(0), ack: ISS + 2, window: 1000 }));
     expect(h.take().map((s) => s.payload!.length)).to.deep.equal([9]);
+  });
+
+  it('sends into a reopened window at once, without waiting for the persist timer', () => {
+    const h = new Harness(true, { rto: 5000 });
+    h.establish();
+    h.conn.input(seg({ seq: G(0), ack: ISS + 1, window: 0 }));
+    h.conn.write(bytes(300));
+    expect(h.take()).to.deep.equal([]);
+    h.conn.input(seg({ seq: G(0), ack: ISS + 1, window: 250 })); // a pure window update
+    expect(h.take().map((s) => s.payload!.length)).to.deep.equal([100, 100, 50]);
+    h.conn.abort();
+  });
+
+  it('keeps probing a zero window for as long as the guest answers the probes', async () => {
+    const h = new Harness(true, { rto: 5, retries: 2 });
+    h.establish();
+    h.conn.input(seg({ seq: G(0), ack: ISS + 1, window: 0 }));
+    h.conn.write(bytes(10));
+    let probes = 0;
+    for (const end = Date.now() + 200; Date.now() < end && !h.closed;) {
+      await tick(5);
+      if (h.take().some((s) => s.payload?.length === 1)) {
+        probes++;
+        h.conn.input(seg({ seq: G(0), ack: ISS + 1, window: 0 })); // not taken, but answered
+      }
+    }
+    expect(h.closed).to.equal(undefined);
+    expect(probes).to.be.greaterThan(2); // more than maxRetries
+    h.conn.abort();
   });
 
   it('closes both ways: guest FIN then ours (CLOSE-WAIT, LAST-ACK, closed)', () => {
@@ -217,7 +268,7 @@ describe('TCP state machine', () => {
   it('active open: SYN, SYN-ACK checked, ACK; a wrong ACK gets RST, a RST refuses', () => {
     const h = new Harness(false);
     h.conn.connect();
-    expect(h.take()).to.deep.equal([{ seq: ISS, ack: 0, flags: SYN, window: 65535, mss: 1460 }]);
+    expect(h.take()).to.deep.equal([{ seq: ISS, ack: 0, flags: SYN, window: 65535, mss: 1460, windowScale: 0 }]);
     h.conn.input(seg({ seq: 77, ack: ISS + 9, flags: SYN | ACK }));
     expect(h.take()).to.deep.equal([{ seq: ISS + 9, ack: 0, flags: RST, window: 0 }]);
     h.conn.input(seg({ seq: 77, ack: ISS + 1, flags: SYN | ACK, mss: 1000 }));
@@ -236,5 +287,97 @@ describe('TCP state machine', () => {
     await tick(15);
     expect(h.take()[0]).to.deep.include({ seq: ISS, flags: SYN });
     h.conn.abort();
+  });
+});
+
+describe('TCP window scaling (RFC 7323)', () => {
+  const sentBytes = (out: OutSegment[]): number => out.reduce((n, s) => n + (s.payload?.length ?? 0), 0);
+
+  it('answers a SYN offering a scale with our shift; scales both windows after the handshake', async () => {
+    const h = new Harness(true, { rto: 5000, maxWindow: 1 << 20, synScale: 7 });
+    h.window = 1 << 20;
+    const synAck = h.establish(10); // the guest's first scaled window: 10 << 7 = 1280 bytes
+    // 1 MiB needs shift 5 (65535 << 4 falls 16 bytes short); the SYN-ACK's own window is unscaled.
+    expect(synAck).to.deep.include({ windowScale: 5, window: 65535 });
+    h.conn.write(bytes(5000));
+    expect(sentBytes(h.take())).to.equal(1280);
+    // In-order data far past 64 KiB fits the scaled window and is taken whole.
+    h.conn.input(seg({ seq: G(0), ack: ISS + 1281, window: 10, payload: bytes(200_000) }));
+    expect(h.data.length).to.equal(200_000);
+    await tick();
+    const ack = h.take().find((s) => s.payload === undefined || s.payload.length === 0)!;
+    expect(ack).to.deep.include({ ack: G(200_000), window: (1 << 20) >> 5 });
+    h.conn.abort();
+  });
+
+  it('advertises a window rounded down to the scale unit, and reports it opening', async () => {
+    const h = new Harness(true, { rto: 5000, maxWindow: 1 << 20, synScale: 0 });
+    h.window = 1000;
+    h.establish();
+    h.conn.input(seg({ seq: G(0), ack: ISS + 1, payload: bytes(8) }));
+    await tick();
+    expect(h.take()).to.deep.equal([{ seq: ISS + 1, ack: G(8), flags: ACK, window: 31 }]); // 992 bytes
+    // Data past what was advertised is trimmed to it.
+    h.conn.input(seg({ seq: G(8), ack: ISS + 1, payload: bytes(2000) }));
+    expect(h.data.length).to.equal(8 + 992);
+    await tick();
+    h.take();
+    h.window = 8000;
+    h.conn.windowUpdate(); // grew by more than two segments: the guest hears at once
+    expect(h.take()).to.deep.equal([{ seq: ISS + 1, ack: G(1000), flags: ACK, window: 250 }]);
+    h.conn.windowUpdate(); // no change: nothing to say
+    expect(h.take()).to.deep.equal([]);
+    h.window = 600_000;
+    h.conn.windowUpdate();
+    expect(h.take().map((s) => s.window)).to.deep.equal([18750]);
+    h.window = 900_000; // grown again, but the guest was not held back by 600 000 bytes
+    h.conn.windowUpdate();
+    expect(h.take()).to.deep.equal([]);
+    h.conn.abort();
+  });
+
+  it('does not scale when the guest SYN has no window-scale option, and caps our window at 65535', async () => {
+    const h = new Harness(true, { rto: 5000, maxWindow: 1 << 20 });
+    h.window = 1 << 20;
+    const synAck = h.establish(1000);
+    expect(synAck.windowScale).to.equal(undefined);
+    h.conn.write(bytes(5000));
+    expect(sentBytes(h.take())).to.equal(1000);
+    h.conn.input(seg({ seq: G(0), ack: ISS + 1001, window: 1000, payload: bytes(100_000) }));
+    expect(h.data.length).to.equal(65535);
+    await tick();
+    expect(h.take().at(-1)).to.deep.include({ ack: G(65535), window: 65535 });
+    h.conn.abort();
+  });
+
+  it('takes a shift above 14 as 14', () => {
+    const h = new Harness(true, { rto: 5000, synScale: 200 });
+    h.establish(1); // 1 << 14
+    h.conn.write(bytes(40_000));
+    expect(sentBytes(h.take())).to.equal(16384);
+    h.conn.abort();
+  });
+
+  it('active open (port forward): offers our shift and scales only if the SYN-ACK offers one too', () => {
+    const scaled = new Harness(false, { rto: 5000, maxWindow: 1 << 20 });
+    scaled.window = 1 << 20;
+    scaled.conn.connect();
+    expect(scaled.take()).to.deep.equal([{ seq: ISS, ack: 0, flags: SYN, window: 65535, mss: 1460, windowScale: 5 }]);
+    scaled.conn.input(seg({ seq: 77, ack: ISS + 1, flags: SYN | ACK, mss: 1000, window: 2000, windowScale: 2 }));
+    expect(scaled.take()).to.deep.equal([{ seq: ISS + 1, ack: 78, flags: ACK, window: (1 << 20) >> 5 }]);
+    scaled.conn.input(seg({ seq: 78, ack: ISS + 1, window: 2000 })); // 8000 bytes now
+    scaled.conn.write(bytes(10_000));
+    expect(sentBytes(scaled.take())).to.equal(8000);
+    scaled.conn.abort();
+
+    const plain = new Harness(false, { rto: 5000, maxWindow: 1 << 20 });
+    plain.window = 1 << 20;
+    plain.conn.connect();
+    plain.take();
+    plain.conn.input(seg({ seq: 77, ack: ISS + 1, flags: SYN | ACK, mss: 1000, window: 2000 }));
+    expect(plain.take()).to.deep.equal([{ seq: ISS + 1, ack: 78, flags: ACK, window: 65535 }]);
+    plain.conn.write(bytes(10_000));
+    expect(sentBytes(plain.take())).to.equal(2000);
+    plain.conn.abort();
   });
 });

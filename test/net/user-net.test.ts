@@ -144,6 +144,43 @@ describe('user-mode network', () => {
     }
   });
 
+  it('scales the windows both ways when the guest SYN offers it: more than 64 KiB in flight each way', async () => {
+    const fromHost = Buffer.alloc(500_000, 0x33);
+    let toHost = 0;
+    const server = createServer((s) => {
+      s.on('data', (d) => (toHost += d.length));
+      s.write(fromHost);
+    });
+    const port = await listen(server);
+    try {
+      ({ net, sink } = await network());
+      const gseq = 7000;
+      net.send(tcpFrame(GATEWAY_IP, 40011, port, { seq: gseq, ack: 0, flags: SYN, window: 65535, mss: 1460, windowScale: 7 }));
+      const synAck = await sink.next(tcpOf);
+      expect([synAck.flags, synAck.windowScale, synAck.window]).to.deep.equal([SYN | ACK, 5, 65535]);
+      const hseq = synAck.seq + 1;
+      // 4096 << 7 = 512 KiB: the host's 500 000 bytes all leave before the guest ACKs any.
+      net.send(tcpFrame(GATEWAY_IP, 40011, port, { seq: gseq + 1, ack: hseq, flags: ACK, window: 4096 }));
+      const towardGuest = (): number => sink.frames.map(tcpOf).reduce((n, t) => n + (t?.payload.length ?? 0), 0);
+      const deadline = Date.now() + 3000;
+      while (towardGuest() < fromHost.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(towardGuest()).to.equal(fromHost.length);
+      // The guest sends 300 000 bytes without waiting for an ACK: the scaled window takes them all.
+      const chunk = 1460;
+      for (let off = 0; off < 300_000; off += chunk) {
+        const n = Math.min(chunk, 300_000 - off);
+        net.send(tcpFrame(GATEWAY_IP, 40011, port, { seq: gseq + 1 + off, ack: hseq + fromHost.length, flags: ACK, window: 4096, payload: new Uint8Array(n) }));
+      }
+      while (toHost < 300_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(toHost).to.equal(300_000);
+      const lastAck = sink.frames.map(tcpOf).filter((t) => t && t.payload.length === 0).at(-1)!;
+      expect(lastAck.ack).to.equal(gseq + 1 + 300_000);
+      expect(lastAck.window << 5).to.be.greaterThan(65535);
+    } finally {
+      server.close();
+    }
+  });
+
   it('resets a guest connection to a closed host port and stray segments', async () => {
     const probe = createServer();
     const port = await listen(probe);
@@ -170,6 +207,7 @@ describe('user-mode network', () => {
     client.on('data', (d) => got.push(d));
     const syn = await sink.next(tcpOf);
     expect([syn.flags, syn.dst, syn.dstPort, syn.src]).to.deep.equal([SYN, GUEST_IP, 8080, GATEWAY_IP]);
+    expect(syn.windowScale, 'the forward offers window scaling').to.equal(5);
     const gseq = 900;
     net.send(tcpFrame(GATEWAY_IP, 8080, syn.srcPort, { seq: gseq, ack: syn.seq + 1, flags: SYN | ACK, window: 65535, mss: 1460 }));
     const ack = await sink.next(tcpOf);

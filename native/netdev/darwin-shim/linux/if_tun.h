@@ -1,0 +1,2 @@
+/* darwin-shim: a Linux-only header; macOS has none. */
+#error "<linux/if_tun.h> does not exist on macOS: include it under #ifdef __linux__"

@@ -1,0 +1,3 @@
+/* darwin-shim: see mach/mach.h. */
+#pragma once
+#include <mach/mach.h>
