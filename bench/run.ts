@@ -21,6 +21,8 @@ const runs = Number(arg('runs', '1'));
 const BOOT_ONLY = 'true';
 const WORKLOAD = "seq 1 20000 | sha256sum; awk 'BEGIN { s = 0; for (i = 1; i <= 200000; i++) s += i * 1.5; print s }'; seq 1 20000 | gzip -c | gunzip -c | wc -l; seq 1 5000 | sort -r | head -1";
 const only = arg('only', '');
+/** --command CMD: boot and run CMD instead of the standard cases. */
+const command = arg('command', '');
 const profileFile = arg('profile', '');
 const withQemu = !process.argv.includes('--no-qemu');
 const profiler = profileFile ? enableProfiler(profileFile) : undefined;
@@ -47,7 +49,10 @@ console.log(`bench: Debian ${guest.manifest.kernelRelease} on ${cpus} vCPU(s), $
 // The guest clock is the host's, so on a loaded host the guest sees more timer ticks per unit
 // of work and retires more instructions: the instruction count and host CPU time are shown too.
 const rows: string[][] = [['case', 'nodevisor s', 'qemu s', 'ratio', 'guest instr/s (nodevisor)', 'guest instr (M)', 'host CPU s (nodevisor)', 'idle host CPU % (nodevisor / qemu)']];
-for (const [key, name, command] of [['boot', 'boot + poweroff', BOOT_ONLY], ['workload', 'boot + workload', WORKLOAD], ['idle', 'idle (sleep 5)', 'sleep 5']] as const) {
+const cases: readonly (readonly [string, string, string])[] = command
+  ? [['command', `boot + ${command}`, command]]
+  : [['boot', 'boot + poweroff', BOOT_ONLY], ['workload', 'boot + workload', WORKLOAD], ['idle', 'idle (sleep 5)', 'sleep 5']];
+for (const [key, name, command] of cases) {
   if (only && key !== only) continue;
   const ours: Sample[] = [];
   const theirs: Sample[] = [];
@@ -80,7 +85,7 @@ if (profiler) {
   console.log(`\nprofile (all nodevisor runs) written to ${profileFile}:\n`);
   console.log(profiler.report());
 }
-if (!only) {
+if (!only && !command) {
   for (const mode of Object.values(IO_MODES)) {
     console.log('');
     await mode(guest, cpus);
