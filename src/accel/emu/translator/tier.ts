@@ -33,7 +33,7 @@ export interface TranslatorOptions {
 const PAGE = 4096;
 const MAX_CHAIN = 4;
 /** Interpreted visits to blocks waiting in the queue before the queue is compiled as it is. */
-const QUEUED_VISITS_BEFORE_COMPILE = 512;
+const QUEUED_VISITS_BEFORE_COMPILE = 1024;
 /** Instructions between timer checks (and profiler samples), as the interpreter's 1024. */
 const TICK = 1024;
 const MAX_ENTRIES = 1 << 16;
@@ -112,7 +112,7 @@ export class Translator {
     this.threshold = options.threshold ?? 64;
     this.batchSize = Math.min(options.batchSize ?? 64, MAX_BATCH);
     this.maxLen = options.maxBlockLength ?? 64;
-    this.maxWait = options.maxWaitBatches ?? 16;
+    this.maxWait = options.maxWaitBatches ?? 32;
     this.maxModules = Math.min(options.maxModules ?? MAX_MODULES, MAX_MODULES);
     this.m32 = new Int32Array(cpu.s.memory.buffer);
     code.attach(cpu.mmu);
