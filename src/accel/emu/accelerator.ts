@@ -7,6 +7,9 @@ import { Cpu } from './cpu.ts';
 import { EmuVcpu } from './vcpu.ts';
 import { Translator, type TranslatorOptions } from './translator/tier.ts';
 import { CodePages } from './translator/code-pages.ts';
+import { claimStateArea, releaseStateArea } from './arena.ts';
+import type { StateArea } from './state.ts';
+import { wasmArenaOf } from '../../memory/ram.ts';
 
 export class EmuError extends Error {
   override readonly name = 'EmuError';
@@ -22,6 +25,9 @@ class EmuVm implements Vm {
   private destroyed = false;
   /** Pages holding translated code, shared by the vCPUs' translation tiers. */
   private readonly codePages: CodePages | undefined;
+  /** The first RAM mapped with an arena (ram.ts): translating vCPUs keep their state in it. */
+  private arenaRam: Uint8Array | undefined;
+  private readonly areas: StateArea[] = [];
 
   constructor(private readonly ipaBits: number, private readonly translate: TranslatorOptions | undefined) {
     this.codePages = translate ? new CodePages() : undefined;
@@ -39,6 +45,7 @@ class EmuVm implements Vm {
     if ((flags & ~MemoryFlags.RWX) !== 0) throw new EmuError(`bad memory flags ${flags} (HV_BAD_ARGUMENT)`);
     this.memory.map(host, gpa, flags);
     this.codePages?.invalidateAll(); // code translated from what was mapped there before
+    if (this.arenaRam === undefined && wasmArenaOf(host) !== undefined) this.arenaRam = host;
   }
 
   unmap(gpa: number, size: number): void {
@@ -58,7 +65,10 @@ class EmuVm implements Vm {
   async createVcpu(): Promise<Vcpu> {
     if (this.destroyed) throw new EmuError('the VM was destroyed');
     if (this.cpus.length >= MAX_VCPUS) throw new EmuError(`at most ${MAX_VCPUS} vCPUs (HV_NO_RESOURCES)`);
-    const cpu = new Cpu(this.memory, this.cpus.length);
+    // Without the tier nothing reads the state through wasm; keep the arena for those who translate.
+    const area = this.codePages !== undefined && this.arenaRam !== undefined ? claimStateArea(this.arenaRam) : undefined;
+    if (area !== undefined) this.areas.push(area);
+    const cpu = new Cpu(this.memory, this.cpus.length, area);
     if (this.codePages !== undefined) cpu.tier = new Translator(cpu, this.codePages, this.translate);
     this.cpus.push(cpu);
     for (const c of this.cpus) c.peers = this.cpus;
@@ -70,6 +80,8 @@ class EmuVm implements Vm {
   async destroy(): Promise<void> {
     for (const v of this.vcpus) await v.destroy();
     this.destroyed = true;
+    for (const a of this.areas) releaseStateArea(this.arenaRam!, a);
+    this.areas.length = 0;
   }
 }
 

@@ -2,7 +2,7 @@
 // pointers, system registers, the generic timer), the batch loop, and the unwinding
 // signals. Instruction semantics live in interpreter.ts, translation in mmu.ts, system
 // registers and exceptions in system.ts.
-import { CpuState, SLOT_SP } from './state.ts';
+import { CpuState, SLOT_SP, type StateArea } from './state.ts';
 import type { PhysicalMemory } from './physical-memory.ts';
 import { Mmu } from './mmu.ts';
 import { step } from './interpreter.ts';
@@ -22,7 +22,7 @@ export interface PendingExit {
 }
 
 export class Cpu {
-  readonly s = new CpuState();
+  readonly s: CpuState;
   readonly mmu: Mmu;
   /** Exception level (0 or 1) and SPSel. */
   el = 1;
@@ -57,23 +57,49 @@ export class Cpu {
   vtimerOffset = 0n;
   trapDebugExceptions = false;
   trapDebugRegAccesses = false;
-  /** Exclusive monitor: physical address of the reserved granule, or -1. */
-  exclusiveAddr = -1;
+  private reserved = -1;
   exclusiveSize = 0;
   /** The WFE event register: set by SEV/SEVL, by a peer's store clearing this vCPU's reservation, and by interrupts. */
   eventRegister = false;
   instructionsRetired = 0;
-  /** Every vCPU of the VM (this one included): a store clears the others' reservations. */
-  peers: Cpu[] = [];
+  private peerList: Cpu[] = [];
   execTimeNs = 0n;
   /** The translation tier (translator/tier.ts) when it is on: it runs the batches instead. */
   tier: { runBatch(budget: number): PendingExit | undefined } | undefined;
   /** PC sampling for the profiler (src/vmm/profiler.ts); undefined when profiling is off. */
   profile: VcpuProfile | undefined;
 
-  constructor(readonly memory: PhysicalMemory, readonly index: number) {
-    this.mmu = new Mmu(this);
+  /** `area`: where the state lives when not in a memory of its own (arena.ts); translated code then reaches RAM inline. */
+  constructor(readonly memory: PhysicalMemory, readonly index: number, area?: StateArea) {
+    this.s = new CpuState(area);
+    this.mmu = new Mmu(this, area !== undefined);
     this.s.mem = this.mmu;
+  }
+
+  /** Exclusive monitor: physical address of the reserved granule, or -1. */
+  get exclusiveAddr(): number {
+    return this.reserved;
+  }
+
+  /** Every change goes here: the peers' OFF_PEER_MONITORS words count armed reservations (inline stores need none). */
+  set exclusiveAddr(pa: number) {
+    const was = this.reserved >= 0, now = pa >= 0;
+    this.reserved = pa;
+    if (was === now) return;
+    const peers = this.peerList;
+    for (let i = 0; i < peers.length; i++) if (peers[i] !== this) peers[i].s.peerMonitors[0] += now ? 1 : -1;
+  }
+
+  /** Every vCPU of the VM (this one included): a store clears the others' reservations. */
+  get peers(): Cpu[] {
+    return this.peerList;
+  }
+
+  set peers(list: Cpu[]) {
+    this.peerList = list;
+    let armed = 0;
+    for (const p of list) if (p !== this && p.reserved >= 0) armed++;
+    this.s.peerMonitors[0] = armed;
   }
 
   /** The global monitor: a store of `len` bytes at `pa` that overlaps another vCPU's reservation clears it. */

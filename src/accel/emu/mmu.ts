@@ -7,6 +7,7 @@ import type { VirtualMemory } from './state.ts';
 import type { Mapping } from './physical-memory.ts';
 import { takeSyncException } from './system.ts';
 import { SysReg } from '../sysregs.ts';
+import { TlbMirror } from './tlb-mirror.ts';
 
 export const ACC_READ = 0;
 export const ACC_WRITE = 1;
@@ -60,8 +61,11 @@ export class Mmu implements VirtualMemory {
   private maxLeafShift = 12;
   /** A slot was filled for a tagged address (TBI): such tags are not in a TLBI's VA, so TLBIs flush everything. */
   private taggedFill = false;
-  /** The mapping of the last fast() hit. */
+  /** The mapping and TLB slot of the last fast() hit. */
   private hm: Mapping | undefined;
+  private hitSlot = 0;
+  /** The fast path as translated code reads it, when the vCPU's state is in guest RAM's memory (arena.ts). */
+  private readonly mirror: TlbMirror | undefined;
   /** Current ASID (from TTBR1 when TCR.A1, else TTBR0). */
   asid = 0;
   /** 0xff or 0xffff (TCR.AS). */
@@ -92,10 +96,21 @@ export class Mmu implements VirtualMemory {
   /** Set when the translation tier is on: stores to code pages take the slow path and report here. */
   codeWatch: CodeWatch | undefined;
 
-  constructor(private readonly cpu: Cpu) {}
+  constructor(private readonly cpu: Cpu, mirrored: boolean) {
+    if (mirrored) {
+      this.mirror = new TlbMirror(cpu.s.buffer, cpu.s.base);
+      this.mirror.setEl(cpu.el);
+    }
+  }
+
+  /** Whether the TLB mirror exists: translated code may then access RAM inline. */
+  get mirrored(): boolean {
+    return this.mirror !== undefined;
+  }
 
   flushTlb(): void {
     this.tagLo.fill(-1);
+    this.mirror?.clear();
     this.codeSlot.fill(0);
     this.evictedCode.clear();
     this.maxLeafShift = 12;
@@ -127,6 +142,7 @@ export class Mmu implements VirtualMemory {
   /** Empty slot i; true when the tier had vouched for it (the epoch must then move). */
   private dropSlot(i: number): boolean {
     this.tagLo[i] = -1;
+    this.mirror?.drop(i);
     if (this.codeSlot[i] === 0) return false;
     this.codeSlot[i] = 0;
     return true;
@@ -159,10 +175,12 @@ export class Mmu implements VirtualMemory {
    */
   privilegeChanged(): void {
     this.fTag = -1;
+    this.mirror?.setEl(this.cpu.el);
   }
 
   /** Recompute cached translation controls after an MSR to SCTLR/TCR/TTBRx. */
   controlsChanged(sctlr: bigint, tcr: bigint, ttbr0: bigint, ttbr1: bigint, flush: boolean): void {
+    const oldAsid = this.asid;
     this.enabled = (sctlr & 1n) === 1n;
     this.tcr = tcr;
     this.ttbr0 = ttbr0;
@@ -181,6 +199,11 @@ export class Mmu implements VirtualMemory {
     this.asidMask = Number(asidBits);
     if (flush) this.flushTlb();
     else { this.fTag = -1; this.epoch++; }
+    // fast() hits only with the MMU on, on global slots or the current ASID's.
+    if (this.mirror !== undefined) {
+      if (!this.enabled) this.mirror.clear();
+      else if (this.asid !== oldAsid) this.mirror.dropNonGlobal();
+    }
   }
 
   // ---- instruction fetch ----
@@ -218,6 +241,7 @@ export class Mmu implements VirtualMemory {
     const a = this.tagAsid[i];
     if (a >= 0 && a !== this.asid) return -1;
     this.hm = this.slotMap[i]!;
+    this.hitSlot = i;
     return this.slotOff[i] + (lo & 0xfff);
   }
 
@@ -233,6 +257,19 @@ export class Mmu implements VirtualMemory {
     this.slotOff[i] = base;
     this.fastPerm[i] = this.perm[i] & host;
     if (this.codeWatch !== undefined && this.codeWatch.isCode(pa)) this.fastPerm[i] &= ~(P_W1 | P_W0);
+    if (this.mirror !== undefined) this.mirrorSlot(i);
+  }
+
+  /**
+   * Write slot i's fast path to the mirror (or drop it there when its RAM is not the arena's).
+   * Only where fast() would hit: MMU on, slot tagged, its ASID global or current.
+   */
+  private mirrorSlot(i: number): void {
+    const mr = this.mirror!, m = this.slotMap[i]!;
+    if (m.bytes.buffer !== mr.buffer) { mr.drop(i); return; }
+    const p = this.fastPerm[i];
+    mr.set(i, this.tagLo[i], this.tagHi[i], m.bytes.byteOffset + this.slotOff[i], this.tagAsid[i] < 0,
+      (p & P_R1) !== 0, (p & P_W1) !== 0, (p & P_R0) !== 0, (p & P_W0) !== 0);
   }
 
   /**
@@ -241,7 +278,10 @@ export class Mmu implements VirtualMemory {
    */
   fastOffset(lo: number, hi: number, size: number, write: boolean): number {
     if ((lo & 0xfff) > 4096 - size) return -1;
-    return this.fast(lo, hi, write ? this.needWrite(false) : this.needRead(false));
+    const f = this.fast(lo, hi, write ? this.needWrite(false) : this.needRead(false));
+    // The mirror may have lost the slot (ASID switch, the page became code): translated code hits inline again from now on.
+    if (f >= 0 && this.mirror !== undefined) this.mirrorSlot(this.hitSlot);
+    return f;
   }
 
   /** The RAM mapping of the last fastOffset() hit. */
@@ -249,9 +289,15 @@ export class Mmu implements VirtualMemory {
     return this.hm!;
   }
 
-  /** Forget the data fast path (a page became code: its stores must reach the slow path). */
-  dropFastPath(): void {
-    this.fastPerm.fill(0);
+  /** Physical page `pa` became code: its stores must reach the slow path (reads stay fast). */
+  dropFastPath(pa: number): void {
+    const page = pa - (pa % 4096), fastPerm = this.fastPerm, paPage = this.paPage;
+    for (let i = 0; i < TLB_SIZE; i++) {
+      if ((fastPerm[i] & (P_W1 | P_W0)) !== 0 && paPage[i] === page) {
+        fastPerm[i] &= ~(P_W1 | P_W0);
+        this.mirror?.dropWrites(i);
+      }
+    }
   }
 
   /**
@@ -585,6 +631,7 @@ export class Mmu implements VirtualMemory {
       this.paPage[slot] = pa4k;
       this.perm[slot] = perm;
       this.fastPerm[slot] = 0;
+      this.mirror?.drop(slot);
       return;
     }
   }

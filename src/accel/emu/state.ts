@@ -14,6 +14,21 @@
 export const SLOT_ZR = 31;
 export const SLOT_SP = 32;
 
+/**
+ * Bytes of one vCPU's state area: the register file at 0, the translator's words at 1024
+ * (translator/codegen.ts), its dispatch table at 4096 and the TLB mirror after it
+ * (tlb-mirror.ts). Translated code addresses all of it at the area's base.
+ */
+export const STATE_AREA_BYTES = 0x65000;
+/** i32 word: how many other vCPUs hold an exclusive reservation (Cpu keeps it; inline stores need 0). */
+export const OFF_PEER_MONITORS = 1084;
+
+/** Where a state area lives: a WebAssembly memory and the area's offset in it. */
+export interface StateArea {
+  memory: WebAssembly.Memory;
+  base: number;
+}
+
 export interface VirtualMemory {
   /** Load `length` bytes from virtual address hi:lo into dst[dstOffset..]. */
   loadBytes(lo: number, hi: number, dst: Uint8Array, dstOffset: number, length: number): void;
@@ -23,10 +38,12 @@ export interface VirtualMemory {
 
 export class CpuState {
   /**
-   * The register file at offset 0 of a WebAssembly memory, so translated code (translator/)
-   * reads it in place; the rest belongs to the translator (its dispatch table).
+   * The memory holding this state area (at `base`), so translated code (translator/) reads
+   * the registers in place: the vCPU's own, or guest RAM's (arena.ts), where translated
+   * loads and stores also reach RAM directly.
    */
-  readonly memory = new WebAssembly.Memory({ initial: 8, maximum: 8 });
+  readonly memory: WebAssembly.Memory;
+  readonly base: number;
   readonly buffer: ArrayBuffer;
   /** General registers as int32 halves; see the contract above. */
   readonly x: Int32Array;
@@ -50,15 +67,22 @@ export class CpuState {
   /** Set by the core; FP & AdvSIMD code reaches memory through it. */
   mem!: VirtualMemory;
 
-  constructor() {
+  /** See OFF_PEER_MONITORS. */
+  readonly peerMonitors: Int32Array;
+
+  constructor(area?: StateArea) {
+    const pages = Math.ceil(STATE_AREA_BYTES / 65536);
+    this.memory = area?.memory ?? new WebAssembly.Memory({ initial: pages, maximum: pages });
+    this.base = area?.base ?? 0;
     // 33 GPR slots x 2 words, then 32 V registers x 16 bytes.
-    const gprBytes = 33 * 8;
+    const gprBytes = 33 * 8, b = this.base;
     this.buffer = this.memory.buffer;
-    this.x = new Int32Array(this.buffer, 0, 66);
-    this.vbytes = new Uint8Array(this.buffer, gprBytes, 512);
-    this.v32 = new Int32Array(this.buffer, gprBytes, 128);
-    this.vf32 = new Float32Array(this.buffer, gprBytes, 128);
-    this.vf64 = new Float64Array(this.buffer, gprBytes, 64);
+    this.x = new Int32Array(this.buffer, b, 66);
+    this.vbytes = new Uint8Array(this.buffer, b + gprBytes, 512);
+    this.v32 = new Int32Array(this.buffer, b + gprBytes, 128);
+    this.vf32 = new Float32Array(this.buffer, b + gprBytes, 128);
+    this.vf64 = new Float64Array(this.buffer, b + gprBytes, 64);
+    this.peerMonitors = new Int32Array(this.buffer, b + OFF_PEER_MONITORS, 1);
   }
 
   /** Low 32 bits of Xn (n = 31 reads as zero). */

@@ -119,7 +119,7 @@ describe('translation tier: blocks in different modules', function () {
 
   it('a continuation with less budget than its block leaves run() with 0 and the interpreter goes on', () => {
     const p = guestPair(code, { translator: { threshold: 1, batchSize: 1 } });
-    const m32 = new Int32Array(p.b.cpu.s.memory.buffer);
+    const m32 = new Int32Array(p.b.cpu.s.buffer, p.b.cpu.s.base);
     // Warm up (every module compiled), then count the dispatcher's hops between modules.
     expectHvc(runToExit(p), 1);
     const hops0 = m32[OFF_HOPS >> 2], starved0 = m32[OFF_STARVED >> 2];

@@ -77,7 +77,7 @@ describe('translation tier: dispatch entries and the exception level', function 
         const q = budget === 1000 ? p : guestPair(kernel, { blocks: [kernelAttrs, AP_ALL_RW], extra: [[USER, user]] });
         expectHvc(runToExit(q, budget), 1);
         // The kernel function's dispatch entry holds its VA and an EL1 key.
-        const m32 = new Int32Array(q.b.cpu.s.memory.buffer);
+        const m32 = new Int32Array(q.b.cpu.s.buffer, q.b.cpu.s.base);
         const d = dispatchOffset(KFUNC) >> 2;
         expect([m32[d], m32[d + 1]], 'KFUNC dispatch entry').to.deep.equal([KFUNC, 0]);
         expect(m32[d + 2] & 1, 'verified at EL1').to.equal(1);

@@ -63,6 +63,8 @@ export interface GuestOptions {
   blocks?: bigint[];
   /** Extra code or data at guest-physical addresses. */
   extra?: [number, Uint8Array][];
+  /** false: the translating CPU keeps plain RAM and its own state memory (loads and stores through the JS helpers). */
+  inline?: boolean;
 }
 
 export function guestPair(image: Uint8Array, options: GuestOptions = {}): GuestPair {
@@ -74,7 +76,7 @@ export function guestPair(image: Uint8Array, options: GuestOptions = {}): GuestP
   for (const [pa, bytes] of options.extra ?? []) ram.set(bytes, pa - RAM_BASE);
   if (options.blocks) writeTables(ram, L1_TABLE, L2_TABLE, options.blocks.map((attrs, k) => [RAM_BASE + k * 0x20_0000, attrs]));
   const a = machine(false, undefined, ram.slice());
-  const b = machine(true, options.translator ?? { threshold: 1, batchSize: 1 }, ram.slice());
+  const b = machine(true, options.translator ?? { threshold: 1, batchSize: 1 }, ram.slice(), options.inline ?? true);
   for (const m of [a, b]) {
     m.cpu.setPstate(0x3c5);
     m.cpu.s.pcLo = IMAGE; m.cpu.s.pcHi = 0;

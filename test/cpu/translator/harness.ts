@@ -7,6 +7,9 @@ import { CodePages } from '../../../src/accel/emu/translator/code-pages.ts';
 import { BlockGen } from '../../../src/accel/emu/translator/codegen.ts';
 import { Code } from '../../../src/accel/emu/translator/wasm.ts';
 import { SysReg } from '../../../src/accel/sysregs.ts';
+import { allocateRam } from '../../../src/memory/ram.ts';
+import { claimStateArea } from '../../../src/accel/emu/arena.ts';
+import { STATE_AREA_BYTES } from '../../../src/accel/emu/state.ts';
 
 export const RAM_BASE = 0x4000_0000;
 export const RAM_SIZE = 1 << 20;
@@ -20,11 +23,21 @@ export interface Machine {
   tier?: Translator;
 }
 
-export function machine(translate: boolean, options: TranslatorOptions = { threshold: 1, batchSize: 1 }, ram?: Uint8Array): Machine {
+/**
+ * A CPU over `ram` (a copy of it when translating: RAM from allocateRam, with the CPU's state in
+ * its arena, so translated loads and stores run inline as on a VM; `inline: false` keeps the
+ * given RAM and the JS helpers).
+ */
+export function machine(translate: boolean, options: TranslatorOptions = { threshold: 1, batchSize: 1 }, ram?: Uint8Array, inline = true): Machine {
   const mem = new PhysicalMemory();
-  const bytes = ram ?? new Uint8Array(RAM_SIZE);
+  let bytes = ram ?? new Uint8Array(RAM_SIZE);
+  if (translate && inline) {
+    const arenaRam = allocateRam(bytes.length, STATE_AREA_BYTES); // room for this one CPU: thousands of machines are made
+    arenaRam.set(bytes);
+    bytes = arenaRam;
+  }
   mem.map(bytes, RAM_BASE, 7);
-  const cpu = new Cpu(mem, 0);
+  const cpu = new Cpu(mem, 0, translate && inline ? claimStateArea(bytes) : undefined);
   cpu.peers = [cpu];
   // Exceptions go to a vector table of HVCs at the start of RAM.
   cpu.sysregs.set(SysReg.VBAR_EL1, BigInt(RAM_BASE));

@@ -37,7 +37,7 @@ export class CodePages implements CodeWatch {
     const list = this.pages.get(page);
     if (list !== undefined) { list.push(code); return; }
     this.pages.set(page, [code]);
-    for (const m of this.mmus) m.dropFastPath();
+    for (const m of this.mmus) m.dropFastPath(pa);
   }
 
   written(pa: number): void {

@@ -4,13 +4,16 @@
 // Canonical encodings of the common integer instructions are translated; other data
 // processing, FP/SIMD and load/store instructions call the interpreter for that one
 // instruction; branches and system instructions not handled here return false and end the
-// block before them, so the interpreter executes them. Loads and
-// stores call imported JS helpers (the MMU) after saving the instruction's PC and the count
-// of instructions retired, so a fault or an MMIO exit inside a block leaves the state the
-// interpreter would.
+// block before them, so the interpreter executes them. When the state area is in guest
+// RAM's memory, loads and stores that hit the TLB mirror (tlb-mirror.ts) access RAM inline;
+// the others call imported JS helpers (the MMU) after saving the instruction's PC and the
+// count of instructions retired, so a fault or an MMIO exit inside a block leaves the state
+// the interpreter would.
 import { Code, Op, I32, I64 } from './wasm.ts';
 import { bitMasks, maskWords } from '../alu.ts';
 import { SysReg, sysRegId } from '../../sysregs.ts';
+import { OFF_PEER_MONITORS, STATE_AREA_BYTES } from '../state.ts';
+import { MIRROR_BASES, MIRROR_END, MIRROR_ENTRY_SHIFT, MIRROR_TAGS, OFF_MIRROR_EL } from '../tlb-mirror.ts';
 
 // ---- layout of the translator's words in the CPU state memory ----
 export const OFF_PC = 1024;
@@ -28,11 +31,12 @@ export const OFF_RES = 1064;
 export const OFF_EPOCH = 1072;
 /** Where run() leaves the id of a block in another module to continue with, or -1. */
 export const OFF_NEXT = 1076;
+// 1080: OFF_MIRROR_EL (tlb-mirror.ts); 1084: OFF_PEER_MONITORS (state.ts).
 /** Instructions the dispatcher (module.ts) saw retired by earlier runs of this dispatch. */
-export const OFF_DISPATCHED = 1080;
+export const OFF_DISPATCHED = 1088;
 /** Hops between modules the dispatcher made, and those that retired nothing (wrapping counters). */
-export const OFF_HOPS = 1084;
-export const OFF_STARVED = 1088;
+export const OFF_HOPS = 1092;
+export const OFF_STARVED = 1096;
 /**
  * Dispatch table: DISPATCH_SIZE entries of { va: i64, epoch and EL: i32, block id: i32 }, indexed by
  * VA bits [15:2]. The batch loop fills an entry when it has checked, in the current epoch,
@@ -42,6 +46,13 @@ export const OFF_DISPATCH = 4096;
 export const DISPATCH_SIZE = 16384;
 /** Byte offset of the dispatch entry for a VA (low word). */
 export const dispatchOffset = (lo: number): number => OFF_DISPATCH + (((lo >>> 2) & (DISPATCH_SIZE - 1)) << 4);
+if (OFF_DISPATCH + DISPATCH_SIZE * 16 > MIRROR_TAGS || MIRROR_END > STATE_AREA_BYTES) throw new Error('state area layout overlaps');
+
+/** Where a block's state area is: its offset in the imported memory, and whether guest RAM is in that memory (inline loads and stores). */
+export interface StateLayout {
+  base: number;
+  inline: boolean;
+}
 
 // ---- module-level indices shared with the module builder ----
 export const F_LD8 = 0, F_LD16 = 1, F_LD32 = 2, F_LD64 = 3, F_ST8 = 4, F_ST16 = 5, F_ST32 = 6, F_ST64 = 7, F_INTERP = 8, F_MRS = 9;
@@ -59,6 +70,8 @@ const G_DONE = 0, G_BUDGET = 1;
 // Block-function locals: six i64 then four i32.
 const L0 = 0, L1 = 1, L2 = 2, L3 = 3, L4 = 4;
 const U0 = 6, U1 = 7;
+/** An inline access's address low word and its TLB slot. */
+const A_LO = 8, A_SLOT = 9;
 export const BLOCK_LOCALS: [number, number][] = [[6, 0x7e], [4, I32]];
 
 const ISV = 1 << 24;
@@ -73,32 +86,38 @@ export interface BlockContext {
 export class BlockGen {
   /** Index of the current instruction in the block. */
   k = 0;
-  constructor(readonly c: Code, readonly va: bigint, readonly ctx: BlockContext) {}
+  /** The state area's offset in the memory (added to every state access's memarg offset). */
+  private readonly sb: number;
+  private readonly inline: boolean;
+  constructor(readonly c: Code, readonly va: bigint, readonly ctx: BlockContext, layout: StateLayout = { base: 0, inline: false }) {
+    this.sb = layout.base;
+    this.inline = layout.inline;
+  }
 
   get pc(): bigint { return (this.va + 4n * BigInt(this.k)) & M64; }
 
   // ---- registers ----
   /** Xn (31 = XZR) as i64. */
-  x(n: number): void { if (n === 31) this.c.i64(0n); else this.c.i32(0).load64(n * 8); }
+  x(n: number): void { if (n === 31) this.c.i64(0n); else this.c.i32(0).load64(this.sb + n * 8); }
   /** Xn (31 = SP) as i64. */
-  xsp(n: number): void { this.c.i32(0).load64((n === 31 ? 32 : n) * 8); }
+  xsp(n: number): void { this.c.i32(0).load64(this.sb + (n === 31 ? 32 : n) * 8); }
   /** Wn (31 = WZR) as i32. */
-  w(n: number): void { if (n === 31) this.c.i32(0); else this.c.i32(0).load32(n * 8); }
-  wsp(n: number): void { this.c.i32(0).load32((n === 31 ? 32 : n) * 8); }
+  w(n: number): void { if (n === 31) this.c.i32(0); else this.c.i32(0).load32(this.sb + n * 8); }
+  wsp(n: number): void { this.c.i32(0).load32(this.sb + (n === 31 ? 32 : n) * 8); }
   /** Xn = value (31 = XZR: discarded); `value` must only read state. */
   setX(n: number, value: () => void): void {
     if (n === 31) return;
-    this.c.i32(0); value(); this.c.store64(n * 8);
+    this.c.i32(0); value(); this.c.store64(this.sb + n * 8);
   }
   /** Xn = value (31 = SP). */
   setXsp(n: number, value: () => void): void {
-    this.c.i32(0); value(); this.c.store64((n === 31 ? 32 : n) * 8);
+    this.c.i32(0); value(); this.c.store64(this.sb + (n === 31 ? 32 : n) * 8);
   }
   /** Wn = 32-bit value, upper half zeroed. */
   setW(n: number, value: () => void): void { this.setX(n, () => { value(); this.c.op(Op.i64ExtendI32U); }); }
   setWsp(n: number, value: () => void): void { this.setXsp(n, () => { value(); this.c.op(Op.i64ExtendI32U); }); }
-  flag(off: number): void { this.c.i32(0).load32(off); }
-  setFlag(off: number, value: () => void): void { this.c.i32(0); value(); this.c.store32(off); }
+  flag(off: number): void { this.c.i32(0).load32(this.sb + off); }
+  setFlag(off: number, value: () => void): void { this.c.i32(0); value(); this.c.store32(this.sb + off); }
   setFlagsConst(nzcv: number): void {
     this.setFlag(OFF_N, () => this.c.i32((nzcv >>> 3) & 1));
     this.setFlag(OFF_Z, () => this.c.i32((nzcv >>> 2) & 1));
@@ -123,7 +142,7 @@ export class BlockGen {
   }
 
   // ---- exits ----
-  private storePc(va: bigint): void { this.c.i32(0).i64(va).store64(OFF_PC); }
+  private storePc(va: bigint): void { this.c.i32(0).i64(va).store64(this.sb + OFF_PC); }
   /** done += k + 1 (the current instruction completes). */
   private retire(): void { this.c.op(Op.globalGet).u32(G_DONE).i32(this.k + 1).op(Op.i32Add).op(Op.globalSet).u32(G_DONE); }
   /** Leave with PC = va, continuing in the same module when possible, else through the dispatch table. */
@@ -133,9 +152,9 @@ export class BlockGen {
     const direct = this.ctx.chain(va);
     if (direct >= 0) { c.i32(direct).op(Op.return); return; }
     const off = dispatchOffset(Number(va & 0xffffffffn));
-    c.i32(0).load64(off).i64(va).op(Op.i64Eq);
-    c.i32(0).load32(off + 8).i32(0).load32(OFF_EPOCH).op(Op.i32Eq).op(Op.i32And);
-    c.ifResult(I32).i32(0).load32(off + 12).op(Op.else).i32(-1).op(Op.end).op(Op.return);
+    c.i32(0).load64(this.sb + off).i64(va).op(Op.i64Eq);
+    c.i32(0).load32(this.sb + off + 8).i32(0).load32(this.sb + OFF_EPOCH).op(Op.i32Eq).op(Op.i32And);
+    c.ifResult(I32).i32(0).load32(this.sb + off + 12).op(Op.else).i32(-1).op(Op.end).op(Op.return);
   }
   /** Budget check at block entry: leave untouched when fewer than len instructions remain. */
   entry(len: number): void {
@@ -164,19 +183,19 @@ export class BlockGen {
   private branchReg(): void { // target in L3
     const c = this.c;
     this.retire();
-    c.i32(0).get(L3).store64(OFF_PC);
+    c.i32(0).get(L3).store64(this.sb + OFF_PC);
     // U1 = the dispatch entry's offset from OFF_DISPATCH
     c.get(L3).op(Op.i32WrapI64).i32(2).op(Op.i32ShrU).i32(DISPATCH_SIZE - 1).op(Op.i32And).i32(4).op(Op.i32Shl).set(U1);
-    c.get(U1).load64(OFF_DISPATCH).get(L3).op(Op.i64Eq);
-    c.get(U1).load32(OFF_DISPATCH + 8).i32(0).load32(OFF_EPOCH).op(Op.i32Eq).op(Op.i32And);
-    c.ifResult(I32).get(U1).load32(OFF_DISPATCH + 12).op(Op.else).i32(-1).op(Op.end).op(Op.return);
+    c.get(U1).load64(this.sb + OFF_DISPATCH).get(L3).op(Op.i64Eq);
+    c.get(U1).load32(this.sb + OFF_DISPATCH + 8).i32(0).load32(this.sb + OFF_EPOCH).op(Op.i32Eq).op(Op.i32And);
+    c.ifResult(I32).get(U1).load32(this.sb + OFF_DISPATCH + 12).op(Op.else).i32(-1).op(Op.end).op(Op.return);
   }
 
   // ---- helper calls ----
   private beforeCall(): void {
     const c = this.c;
-    c.i32(0).i64(this.pc).store64(OFF_CUR);
-    c.i32(0).op(Op.globalGet).u32(G_DONE).i32(this.k + 1).op(Op.i32Add).store32(OFF_DONE);
+    c.i32(0).i64(this.pc).store64(this.sb + OFF_CUR);
+    c.i32(0).op(Op.globalGet).u32(G_DONE).i32(this.k + 1).op(Op.i32Add).store32(this.sb + OFF_DONE);
   }
   /** Push lo, hi of the address in local l. */
   private addrArgs(l: number): void {
@@ -184,19 +203,61 @@ export class BlockGen {
   }
   /** Load `size` bytes from the address in local `a`; leaves the raw value: i32 (size < 8) or i64. */
   private load(a: number, size: number, iss: number): void {
+    const c = this.c;
+    if (this.inline) {
+      this.mirrorHit(a, size, false);
+      c.ifResult(size === 8 ? I64 : I32);
+      this.ramAddress();
+      c.mem(size === 1 ? Op.i32Load8U : size === 2 ? Op.i32Load16U : size === 4 ? Op.i32Load : Op.i64Load);
+      c.op(Op.else);
+    }
     this.beforeCall();
     this.addrArgs(a);
-    this.c.i32(iss);
-    if (size === 8) { this.c.call(F_LD64).i32(0).load64(OFF_RES); return; }
-    this.c.call(size === 1 ? F_LD8 : size === 2 ? F_LD16 : F_LD32);
+    c.i32(iss);
+    if (size === 8) c.call(F_LD64).i32(0).load64(this.sb + OFF_RES);
+    else c.call(size === 1 ? F_LD8 : size === 2 ? F_LD16 : F_LD32);
+    if (this.inline) c.op(Op.end);
   }
-  /** Store the value (i64 in local v) to the address in local a; leaves the helper's i32 result. */
+  /** Store the value (i64 in local v) to the address in local a; leaves the helper's i32 result (0 inline: never a code page). */
   private store(a: number, v: number, size: number, iss: number): void {
     const c = this.c;
+    if (this.inline) {
+      this.mirrorHit(a, size, true);
+      // A reservation held by another vCPU: the helper clears it if this store reaches it.
+      c.i32(0).load32(this.sb + OFF_PEER_MONITORS).op(Op.i32Eqz).op(Op.i32And);
+      c.ifResult(I32);
+      this.ramAddress();
+      c.get(v);
+      if (size < 8) c.op(Op.i32WrapI64);
+      c.mem(size === 1 ? Op.i32Store8 : size === 2 ? Op.i32Store16 : size === 4 ? Op.i32Store : Op.i64Store).i32(0);
+      c.op(Op.else);
+    }
     this.beforeCall();
     this.addrArgs(a);
-    if (size === 8) { this.addrArgs(v); c.i32(iss).call(F_ST64); return; }
-    c.get(v).op(Op.i32WrapI64).i32(iss).call(size === 1 ? F_ST8 : size === 2 ? F_ST16 : F_ST32);
+    if (size === 8) { this.addrArgs(v); c.i32(iss).call(F_ST64); }
+    else c.get(v).op(Op.i32WrapI64).i32(iss).call(size === 1 ? F_ST8 : size === 2 ? F_ST16 : F_ST32);
+    if (this.inline) c.op(Op.end);
+  }
+  /**
+   * Push whether the access at the address in local `a` may go inline: the TLB mirror's tag
+   * for this EL and access equals the VA page, and the access stays in the page. Leaves the
+   * address's low word in A_LO and its slot (mmu.ts slotOf) in A_SLOT.
+   */
+  private mirrorHit(a: number, size: number, write: boolean): void {
+    const c = this.c;
+    c.get(a).op(Op.i32WrapI64).tee(A_LO).i32(12).op(Op.i32ShrU);
+    c.get(a).i64(32n).op(Op.i64ShrU).op(Op.i32WrapI64).tee(A_SLOT).op(Op.i32Xor);
+    c.get(A_SLOT).i32(20).op(Op.i32ShrU).op(Op.i32Xor).i32(0xfff).op(Op.i32And).tee(A_SLOT);
+    c.i32(MIRROR_ENTRY_SHIFT).op(Op.i32Shl).i32(0).load32(this.sb + OFF_MIRROR_EL).op(Op.i32Add);
+    c.load64(this.sb + MIRROR_TAGS + (write ? 8 : 0));
+    c.get(a).i64(12n).op(Op.i64ShrU).op(Op.i64Eq);
+    if (size > 1) c.get(A_LO).i32(0xfff).op(Op.i32And).i32(4096 - size).op(Op.i32LeU).op(Op.i32And);
+  }
+  /** Push the RAM address of a mirror hit: the page's offset in the memory plus the offset in the page. */
+  private ramAddress(): void {
+    const c = this.c;
+    c.get(A_SLOT).i32(2).op(Op.i32Shl).load32(this.sb + MIRROR_BASES);
+    c.get(A_LO).i32(0xfff).op(Op.i32And).op(Op.i32Add);
   }
   /**
    * An instruction without a translation of its own that cannot branch or change the

@@ -11,7 +11,7 @@
 // the first block (translation cannot change inside translated code: system instructions
 // are never translated).
 import { Code, I32, Op, buildModule, type FuncType } from './wasm.ts';
-import { BLOCK_LOCALS, BlockGen, HELPER_NAMES, HELPER_TYPES, OFF_DISPATCHED, OFF_HOPS, OFF_NEXT, OFF_STARVED } from './codegen.ts';
+import { BLOCK_LOCALS, BlockGen, HELPER_NAMES, HELPER_TYPES, OFF_DISPATCHED, OFF_HOPS, OFF_NEXT, OFF_STARVED, type StateLayout } from './codegen.ts';
 
 /** Low bits of a block id: its slot in its module (so at most 1 << BLOCK_ID_BITS blocks per module). */
 export const BLOCK_ID_BITS = 8;
@@ -52,7 +52,7 @@ const G_DONE = 0, G_BUDGET = 1;
  * The wasm binary for these blocks, module number `moduleNo`: blocks[i].index must be
  * moduleNo << BLOCK_ID_BITS | i (assigned by the caller), the id jumps use.
  */
-export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number): Uint8Array {
+export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number, layout: StateLayout = { base: 0, inline: false }): Uint8Array {
   if (blocks.length > MAX_BATCH) throw new RangeError(`at most ${MAX_BATCH} blocks per module`);
   const byVa = new Map<bigint, number>();
   blocks.forEach((b, i) => { if (!byVa.has(b.va)) byVa.set(b.va, i); });
@@ -66,7 +66,7 @@ export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number): Uin
       return sameVaPage && tb.pa - b.pa === Number(va - b.va) ? tb.index : -1;
     };
     const code = new Code();
-    const gen = new BlockGen(code, b.va, { chain });
+    const gen = new BlockGen(code, b.va, { chain }, layout);
     gen.entry(b.words.length);
     let ended = false;
     for (let i = 0; i < b.words.length; i++) {
@@ -86,7 +86,7 @@ export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number): Uin
   run.get(0).i32(BLOCK_ID_BITS).op(Op.i32ShrU).i32(moduleNo).op(Op.i32Ne).op(Op.brIf).u32(1);
   run.get(0).i32(MAX_BATCH - 1).op(Op.i32And).op(Op.callIndirect).u32(T_BLOCK).u32(0).set(0).op(Op.br).u32(0);
   run.op(Op.end).op(Op.end);
-  run.i32(0).get(0).store32(OFF_NEXT);
+  run.i32(0).get(0).store32(layout.base + OFF_NEXT);
   run.op(Op.globalGet).u32(G_DONE);
   funcs.push({ type: T_RUN, locals: [], body: run });
   return buildModule({
@@ -103,8 +103,8 @@ export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number): Uin
 }
 
 /** Compile and instantiate the batch as module `moduleNo`; each block gets its module's run(). */
-export function compileBatch(blocks: readonly BatchBlock[], moduleNo: number, imports: Record<string, unknown>): RunFn {
-  const bin = buildBatch(blocks, moduleNo);
+export function compileBatch(blocks: readonly BatchBlock[], moduleNo: number, imports: Record<string, unknown>, layout?: StateLayout): RunFn {
+  const bin = buildBatch(blocks, moduleNo, layout);
   const module = new WebAssembly.Module(bin.buffer as ArrayBuffer); // bin owns its whole buffer
   const instance = new WebAssembly.Instance(module, { e: imports } as never);
   const run = instance.exports.run as RunFn;
@@ -129,26 +129,26 @@ export function newRunTable(): FuncTable {
  * each module's run() through a table of runs (table[moduleNo] = that module's run), as the
  * batch loop would. Only this module imports the table, so instantiating a batch copies no
  * table and a hop between modules costs one indirect call instead of a JS round trip.
- * dispatch(id, budget) returns the instructions retired; before each run it stores those
+ * `base` is the vCPU's state area in `memory`. dispatch(id, budget) returns the instructions retired; before each run it stores those
  * already retired at OFF_DISPATCHED, which a fault thrown out of a helper leaves behind.
  * OFF_HOPS and OFF_STARVED count (wrapping) the hops and the hops whose run found too little
  * budget for its block and retired nothing.
  */
-export function compileDispatcher(memory: WebAssembly.Memory, runs: FuncTable): RunFn {
+export function compileDispatcher(memory: WebAssembly.Memory, runs: FuncTable, base: number): RunFn {
   const ID = 0, BUDGET = 1, DONE = 2, HOP = 3, R = 4;
   const d = new Code();
   d.loopVoid();
-  d.i32(0).get(DONE).store32(OFF_DISPATCHED);
+  d.i32(0).get(DONE).store32(base + OFF_DISPATCHED);
   d.get(ID).get(BUDGET).get(DONE).op(Op.i32Sub);
   d.get(ID).i32(BLOCK_ID_BITS).op(Op.i32ShrU).op(Op.callIndirect).u32(0).u32(0).tee(R);
   d.get(DONE).op(Op.i32Add).set(DONE);
   // Count the hops between modules, and those that found too little budget for their block.
   d.get(HOP).ifVoid();
-  d.i32(0).i32(0).load32(OFF_HOPS).i32(1).op(Op.i32Add).store32(OFF_HOPS);
-  d.i32(0).i32(0).load32(OFF_STARVED).get(R).op(Op.i32Eqz).op(Op.i32Add).store32(OFF_STARVED);
+  d.i32(0).i32(0).load32(base + OFF_HOPS).i32(1).op(Op.i32Add).store32(base + OFF_HOPS);
+  d.i32(0).i32(0).load32(base + OFF_STARVED).get(R).op(Op.i32Eqz).op(Op.i32Add).store32(base + OFF_STARVED);
   d.op(Op.end);
   d.i32(1).set(HOP);
-  d.i32(0).load32(OFF_NEXT).tee(ID).i32(0).op(Op.i32GeS).op(Op.brIf).u32(0);
+  d.i32(0).load32(base + OFF_NEXT).tee(ID).i32(0).op(Op.i32GeS).op(Op.brIf).u32(0);
   d.op(Op.end);
   d.get(DONE);
   const bin = buildModule({

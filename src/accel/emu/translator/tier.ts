@@ -10,10 +10,10 @@
 import { GUEST_EXCEPTION, VM_EXIT, type Cpu, type PendingExit } from '../cpu.ts';
 import { step, execute } from '../interpreter.ts';
 import { takeIrq, takeFiq } from '../system.ts';
-import { SLOT_SP, type CpuState } from '../state.ts';
+import { SLOT_SP, STATE_AREA_BYTES, type CpuState } from '../state.ts';
 import { SysReg } from '../../sysregs.ts';
 import { Code } from './wasm.ts';
-import { BlockGen, MRS_DAIF, OFF_C, OFF_CUR, OFF_DONE, OFF_EPOCH, OFF_N, OFF_DISPATCHED, OFF_PC, OFF_RES, OFF_V, OFF_Z, OFF_DISPATCH, DISPATCH_SIZE, dispatchOffset } from './codegen.ts';
+import { BlockGen, MRS_DAIF, OFF_C, OFF_CUR, OFF_DONE, OFF_EPOCH, OFF_N, OFF_DISPATCHED, OFF_PC, OFF_RES, OFF_V, OFF_Z, OFF_DISPATCH, DISPATCH_SIZE, dispatchOffset, type StateLayout } from './codegen.ts';
 import { BLOCK_ID_BITS, MAX_BATCH, MAX_MODULES, compileBatch, compileDispatcher, newRunGlobals, newRunTable, type FuncTable, type BatchBlock, type RunFn } from './module.ts';
 import type { CodePages } from './code-pages.ts';
 
@@ -78,7 +78,9 @@ export class Translator {
   private readonly threshold: number;
   private readonly batchSize: number;
   private readonly maxLen: number;
+  /** The vCPU's state area as words (index = byte offset in the area / 4). */
   private readonly m32: Int32Array;
+  private readonly layout: StateLayout;
   private readonly entries = new Map<number, Entry>();
   private queue: Block[] = [];
   /** Batches run since the queue's oldest block was queued. */
@@ -114,12 +116,14 @@ export class Translator {
     this.maxLen = options.maxBlockLength ?? 64;
     this.maxWait = options.maxWaitBatches ?? 32;
     this.maxModules = Math.min(options.maxModules ?? MAX_MODULES, MAX_MODULES);
-    this.m32 = new Int32Array(cpu.s.memory.buffer);
+    this.m32 = new Int32Array(cpu.s.buffer, cpu.s.base, STATE_AREA_BYTES >> 2);
+    // Guest RAM shares the memory when the state is in its arena (arena.ts): loads and stores then go inline.
+    this.layout = { base: cpu.s.base, inline: cpu.mmu.mirrored };
     code.attach(cpu.mmu);
     this.imports = { mem: cpu.s.memory, ...newRunGlobals(), ...this.helpers() };
     this.m32[OFF_EPOCH >> 2] = this.key;
     this.runTable = newRunTable();
-    this.dispatch = compileDispatcher(cpu.s.memory, this.runTable);
+    this.dispatch = compileDispatcher(cpu.s.memory, this.runTable, cpu.s.base);
   }
 
   // ---- memory helpers called by translated code ----
@@ -314,7 +318,7 @@ export class Translator {
     const moduleNo = this.runs.length;
     blocks.forEach((b, i) => { b.index = (moduleNo << BLOCK_ID_BITS) | i; });
     try {
-      const run = compileBatch(blocks, moduleNo, this.imports);
+      const run = compileBatch(blocks, moduleNo, this.imports, this.layout);
       this.runTable.set(moduleNo, run);
       this.runs.push(run);
       this.stats.blocks += blocks.length;

@@ -11,9 +11,9 @@ export const Op = {
   unreachable: 0x00, block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b, br: 0x0c, brIf: 0x0d,
   return: 0x0f, call: 0x10, callIndirect: 0x11, drop: 0x1a, select: 0x1b,
   localGet: 0x20, localSet: 0x21, localTee: 0x22, globalGet: 0x23, globalSet: 0x24,
-  i32Load: 0x28, i64Load: 0x29, i32Store: 0x36, i64Store: 0x37,
+  i32Load: 0x28, i64Load: 0x29, i32Load8U: 0x2d, i32Load16U: 0x2f, i32Store: 0x36, i64Store: 0x37, i32Store8: 0x3a, i32Store16: 0x3b,
   i32Const: 0x41, i64Const: 0x42,
-  i32Eqz: 0x45, i32Eq: 0x46, i32Ne: 0x47, i32LtS: 0x48, i32LtU: 0x49, i32GtS: 0x4a, i32GtU: 0x4b, i32GeS: 0x4e, i32GeU: 0x4f,
+  i32Eqz: 0x45, i32Eq: 0x46, i32Ne: 0x47, i32LtS: 0x48, i32LtU: 0x49, i32GtS: 0x4a, i32GtU: 0x4b, i32LeU: 0x4d, i32GeS: 0x4e, i32GeU: 0x4f,
   i64Eqz: 0x50, i64Eq: 0x51, i64Ne: 0x52, i64LtU: 0x54, i64GtU: 0x56, i64LeU: 0x58,
   i32Clz: 0x67, i32Add: 0x6a, i32Sub: 0x6b, i32Mul: 0x6c, i32DivS: 0x6d, i32DivU: 0x6e, i32And: 0x71, i32Or: 0x72, i32Xor: 0x73,
   i32Shl: 0x74, i32ShrS: 0x75, i32ShrU: 0x76, i32Rotr: 0x78,
@@ -117,6 +117,8 @@ export class Code extends Bytes {
   load64(offset: number): this { return this.byte(Op.i64Load).u32(3).u32(offset); }
   store32(offset: number): this { return this.byte(Op.i32Store).u32(2).u32(offset); }
   store64(offset: number): this { return this.byte(Op.i64Store).u32(3).u32(offset); }
+  /** A load or store `op` at a computed address, byte alignment (guest accesses may be unaligned). */
+  mem(op: number, offset = 0): this { return this.byte(op).u32(0).u32(offset); }
   ifVoid(): this { return this.byte(Op.if).byte(BLOCK_EMPTY); }
   ifResult(type: number): this { return this.byte(Op.if).byte(type); }
   blockVoid(): this { return this.byte(Op.block).byte(BLOCK_EMPTY); }

@@ -1,0 +1,91 @@
+// The MMU's data fast path as translated code reads it: per TLB slot, in the vCPU's state
+// area (state.ts), the page tag under which each EL may read and write the page inline, and
+// the page's offset in guest RAM's memory. An entry is written only where Mmu.fast() would
+// hit with that same offset (MMU on, ASID global or current, both stages granting the
+// access, RAM in the arena, no write to a code page); the MMU drops it wherever that may stop
+// being true. Inline code that misses calls the JS helpers, which may fill it again.
+
+/** Byte offset (in the state area) of the tags: per slot 4 x i64 (EL1 read, EL1 write, EL0 read, EL0 write). */
+export const MIRROR_TAGS = 0x41000;
+/** Byte offset of the page offsets: per slot 1 x i32. */
+export const MIRROR_BASES = 0x61000;
+export const MIRROR_END = 0x65000;
+/** i32 word: byte offset of the current EL's tag pair in an entry (0 at EL1, 16 at EL0). */
+export const OFF_MIRROR_EL = 1080;
+/** Bytes per entry's tags (log2 5). */
+export const MIRROR_ENTRY_SHIFT = 5;
+
+const SLOTS = 4096;
+const LISTED = 1, LISTED_NON_GLOBAL = 2;
+
+export class TlbMirror {
+  /** Tag halves, 8 words per slot; -1:-1 (no VA page has it) marks no access. */
+  private readonly tags: Int32Array;
+  private readonly bases: Int32Array;
+  private readonly elWord: Int32Array;
+  /** Slots written since the last clear(), and those written non-global since the last ASID drop: supersets, so drops stay cheap. */
+  private readonly listed = new Uint8Array(SLOTS);
+  private readonly written = new Int32Array(SLOTS);
+  private nWritten = 0;
+  private readonly nonGlobal = new Int32Array(SLOTS);
+  private nNonGlobal = 0;
+
+  /** `buffer`: the memory holding the state area at `base`, which must be guest RAM's. */
+  constructor(readonly buffer: ArrayBuffer, base: number) {
+    this.tags = new Int32Array(buffer, base + MIRROR_TAGS, SLOTS * 8).fill(-1);
+    this.bases = new Int32Array(buffer, base + MIRROR_BASES, SLOTS);
+    this.elWord = new Int32Array(buffer, base + OFF_MIRROR_EL, 1);
+  }
+
+  /** The current EL, as the MMU learns it. */
+  setEl(el: number): void {
+    this.elWord[0] = el === 0 ? 16 : 0;
+  }
+
+  /**
+   * Slot i now holds VA page hi:page (page = VA[31:12]) at `offset` in the memory, with the
+   * accesses each EL may make inline.
+   */
+  set(i: number, page: number, hi: number, offset: number, global: boolean, r1: boolean, w1: boolean, r0: boolean, w0: boolean): void {
+    const t = i << 3, tagLo = (hi << 20) | page, tagHi = hi >>> 12, tags = this.tags;
+    tags[t] = r1 ? tagLo : -1; tags[t + 1] = r1 ? tagHi : -1;
+    tags[t + 2] = w1 ? tagLo : -1; tags[t + 3] = w1 ? tagHi : -1;
+    tags[t + 4] = r0 ? tagLo : -1; tags[t + 5] = r0 ? tagHi : -1;
+    tags[t + 6] = w0 ? tagLo : -1; tags[t + 7] = w0 ? tagHi : -1;
+    this.bases[i] = offset;
+    const l = this.listed[i];
+    if ((l & LISTED) === 0) this.written[this.nWritten++] = i;
+    if (!global && (l & LISTED_NON_GLOBAL) === 0) this.nonGlobal[this.nNonGlobal++] = i;
+    this.listed[i] = l | LISTED | (global ? 0 : LISTED_NON_GLOBAL);
+  }
+
+  drop(i: number): void {
+    this.tags.fill(-1, i << 3, (i << 3) + 8);
+  }
+
+  /** Stores to slot i's page must take the helper (it became code). */
+  dropWrites(i: number): void {
+    const t = i << 3, tags = this.tags;
+    tags[t + 2] = -1; tags[t + 3] = -1; tags[t + 6] = -1; tags[t + 7] = -1;
+  }
+
+  clear(): void {
+    for (let k = 0; k < this.nWritten; k++) {
+      const i = this.written[k];
+      this.drop(i);
+      this.listed[i] = 0;
+    }
+    this.nWritten = 0;
+    this.nNonGlobal = 0;
+  }
+
+  /** The ASID changed: entries of the old one no longer hit. */
+  dropNonGlobal(): void {
+    for (let k = 0; k < this.nNonGlobal; k++) {
+      const i = this.nonGlobal[k];
+      this.drop(i);
+      this.listed[i] &= ~LISTED_NON_GLOBAL;
+    }
+    this.nNonGlobal = 0;
+  }
+}
