@@ -654,7 +654,8 @@ export class Mmu implements VirtualMemory {
       ec = fromEl0 ? 0x24 : 0x25;
       if (access === ACC_WRITE) iss |= 1 << 6;
     }
-    this.fTag = -1; this.epoch++;
+    // The fetch cache's permission is the EL's; translations are unchanged, so the epoch stays.
+    this.fTag = -1;
     takeSyncException(cpu, (ec << 26) | (1 << 25) | iss, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
     throw GUEST_EXCEPTION;
   }

@@ -113,19 +113,17 @@ export function expectHvc(exit: PendingExit, imm: number): void {
   expect(exit.syndrome & 0xffff, 'HVC immediate').to.equal(imm);
 }
 
-/** Wrap every module's run() of a tier, those compiled later too (Translator.runs is private). */
-export function wrapRuns(tier: object, wrap: (run: RunFn) => RunFn): void {
-  const t = tier as { runs: RunFn[] };
-  t.runs = t.runs.map(wrap);
-  const push = t.runs.push.bind(t.runs);
-  t.runs.push = (...fns: RunFn[]) => push(...fns.map(wrap));
+/** Wrap a tier's dispatcher, which every run of translated code goes through (Translator.dispatch is private). */
+export function wrapDispatch(tier: object, wrap: (dispatch: RunFn) => RunFn): void {
+  const t = tier as { dispatch: RunFn };
+  t.dispatch = wrap(t.dispatch);
 }
 
 /** What leaves the translating CPU's wasm code by throwing (guest exceptions and VM exits raised inside blocks). */
 export function thrownFromTranslated(p: GuestPair): unknown[] {
   const thrown: unknown[] = [];
-  wrapRuns(p.b.tier!, (run) => (id, budget) => {
-    try { return run(id, budget); } catch (e) { thrown.push(e); throw e; }
+  wrapDispatch(p.b.tier!, (dispatch) => (id, budget) => {
+    try { return dispatch(id, budget); } catch (e) { thrown.push(e); throw e; }
   });
   return thrown;
 }

@@ -31,6 +31,12 @@ export const OFF_RES = 1064;
 export const OFF_EPOCH = 1072;
 /** Where run() leaves the id of a block in another module to continue with, or -1. */
 export const OFF_NEXT = 1076;
+// 1080: OFF_MIRROR_EL (tlb-mirror.ts); 1084: OFF_PEER_MONITORS (state.ts).
+/** Instructions the dispatcher (module.ts) saw retired by earlier runs of this dispatch. */
+export const OFF_DISPATCHED = 1088;
+/** Hops between modules the dispatcher made, and those that retired nothing (wrapping counters). */
+export const OFF_HOPS = 1092;
+export const OFF_STARVED = 1096;
 /**
  * Dispatch table: DISPATCH_SIZE entries of { va: i64, epoch and EL: i32, block id: i32 }, indexed by
  * VA bits [15:2]. The batch loop fills an entry when it has checked, in the current epoch,

@@ -3,15 +3,15 @@
 // that chain while it stays in the module. A block id is module number << BLOCK_ID_BITS |
 // slot; each module calls its own blocks through its own table. An id of another module
 // (from the dispatch table, checked in wasm) ends run() with the id in OFF_NEXT, and the
-// batch loop calls that module's run(). A table shared by every module would spare that JS
-// hop, but V8 copies an imported table into every instance and updates every instance on
-// each grow: with hundreds of modules that cost more than the jumps it saved.
+// dispatcher (compileDispatcher) calls that module's run() through the table of runs. The
+// blocks themselves are not put in one shared table: V8 copies an imported table into every
+// instance that imports it, so each batch would pay for the whole table.
 // A block may continue directly in another block of the batch only within the same 4K page
 // and the same virtual-to-physical relation, which the batch loop checked when it entered
 // the first block (translation cannot change inside translated code: system instructions
 // are never translated).
 import { Code, I32, Op, buildModule, type FuncType } from './wasm.ts';
-import { BLOCK_LOCALS, BlockGen, HELPER_NAMES, HELPER_TYPES, OFF_NEXT, type StateLayout } from './codegen.ts';
+import { BLOCK_LOCALS, BlockGen, HELPER_NAMES, HELPER_TYPES, OFF_DISPATCHED, OFF_HOPS, OFF_NEXT, OFF_STARVED, type StateLayout } from './codegen.ts';
 
 /** Low bits of a block id: its slot in its module (so at most 1 << BLOCK_ID_BITS blocks per module). */
 export const BLOCK_ID_BITS = 8;
@@ -110,4 +110,51 @@ export function compileBatch(blocks: readonly BatchBlock[], moduleNo: number, im
   const run = instance.exports.run as RunFn;
   for (const b of blocks) b.run = run;
   return run;
+}
+
+/** Modules a vCPU may hold before it translates everything anew: the size of the table of runs. */
+export const MAX_MODULES = 4096;
+
+/** A WebAssembly.Table of functions (the TypeScript lib in use does not declare Table). */
+export interface FuncTable { set(index: number, f: unknown): void }
+
+/** The table of runs the dispatcher calls through: never grown, so V8 never copies it. */
+export function newRunTable(): FuncTable {
+  const T = (WebAssembly as unknown as { Table: new (d: { element: string; initial: number; maximum: number }) => FuncTable }).Table;
+  return new T({ element: 'anyfunc', initial: MAX_MODULES, maximum: MAX_MODULES });
+}
+
+/**
+ * The dispatcher: one small module per vCPU that follows ids across modules in wasm, calling
+ * each module's run() through a table of runs (table[moduleNo] = that module's run), as the
+ * batch loop would. Only this module imports the table, so instantiating a batch copies no
+ * table and a hop between modules costs one indirect call instead of a JS round trip.
+ * `base` is the vCPU's state area in `memory`. dispatch(id, budget) returns the instructions retired; before each run it stores those
+ * already retired at OFF_DISPATCHED, which a fault thrown out of a helper leaves behind.
+ * OFF_HOPS and OFF_STARVED count (wrapping) the hops and the hops whose run found too little
+ * budget for its block and retired nothing.
+ */
+export function compileDispatcher(memory: WebAssembly.Memory, runs: FuncTable, base: number): RunFn {
+  const ID = 0, BUDGET = 1, DONE = 2, HOP = 3, R = 4;
+  const d = new Code();
+  d.loopVoid();
+  d.i32(0).get(DONE).store32(base + OFF_DISPATCHED);
+  d.get(ID).get(BUDGET).get(DONE).op(Op.i32Sub);
+  d.get(ID).i32(BLOCK_ID_BITS).op(Op.i32ShrU).op(Op.callIndirect).u32(0).u32(0).tee(R);
+  d.get(DONE).op(Op.i32Add).set(DONE);
+  // Count the hops between modules, and those that found too little budget for their block.
+  d.get(HOP).ifVoid();
+  d.i32(0).i32(0).load32(base + OFF_HOPS).i32(1).op(Op.i32Add).store32(base + OFF_HOPS);
+  d.i32(0).i32(0).load32(base + OFF_STARVED).get(R).op(Op.i32Eqz).op(Op.i32Add).store32(base + OFF_STARVED);
+  d.op(Op.end);
+  d.i32(1).set(HOP);
+  d.i32(0).load32(base + OFF_NEXT).tee(ID).i32(0).op(Op.i32GeS).op(Op.brIf).u32(0);
+  d.op(Op.end);
+  d.get(DONE);
+  const bin = buildModule({
+    types: [TYPES[T_RUN]], importFuncs: [], importMemory: true, importTable: true,
+    funcs: [{ type: 0, locals: [[3, I32]], body: d }], globals: 0, exports: [{ name: 'dispatch', func: 0 }], table: [],
+  });
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(bin.buffer as ArrayBuffer), { e: { mem: memory, table: runs } } as never);
+  return instance.exports.dispatch as RunFn;
 }

@@ -13,8 +13,8 @@ import { takeIrq, takeFiq } from '../system.ts';
 import { SLOT_SP, STATE_AREA_BYTES, type CpuState } from '../state.ts';
 import { SysReg } from '../../sysregs.ts';
 import { Code } from './wasm.ts';
-import { BlockGen, MRS_DAIF, OFF_C, OFF_CUR, OFF_DONE, OFF_EPOCH, OFF_N, OFF_NEXT, OFF_PC, OFF_RES, OFF_V, OFF_Z, OFF_DISPATCH, DISPATCH_SIZE, dispatchOffset, type StateLayout } from './codegen.ts';
-import { BLOCK_ID_BITS, MAX_BATCH, compileBatch, newRunGlobals, type BatchBlock, type RunFn } from './module.ts';
+import { BlockGen, MRS_DAIF, OFF_C, OFF_CUR, OFF_DONE, OFF_EPOCH, OFF_N, OFF_DISPATCHED, OFF_PC, OFF_RES, OFF_V, OFF_Z, OFF_DISPATCH, DISPATCH_SIZE, dispatchOffset, type StateLayout } from './codegen.ts';
+import { BLOCK_ID_BITS, MAX_BATCH, MAX_MODULES, compileBatch, compileDispatcher, newRunGlobals, newRunTable, type FuncTable, type BatchBlock, type RunFn } from './module.ts';
 import type { CodePages } from './code-pages.ts';
 
 export interface TranslatorOptions {
@@ -26,15 +26,17 @@ export interface TranslatorOptions {
   maxWaitBatches?: number;
   /** Instructions per block at most. */
   maxBlockLength?: number;
+  /** Modules before everything is translated anew (at most MAX_MODULES, the table of runs' size). */
+  maxModules?: number;
 }
 
 const PAGE = 4096;
 const MAX_CHAIN = 4;
 /** Interpreted visits to blocks waiting in the queue before the queue is compiled as it is. */
-const QUEUED_VISITS_BEFORE_COMPILE = 512;
+const QUEUED_VISITS_BEFORE_COMPILE = 1024;
+/** Instructions between timer checks (and profiler samples), as the interpreter's 1024. */
+const TICK = 1024;
 const MAX_ENTRIES = 1 << 16;
-/** Modules before everything is translated anew (block ids must stay non-negative i32). */
-const MAX_MODULES = 1 << (31 - BLOCK_ID_BITS);
 
 /** NZCV: translated code keeps them in the state memory, the interpreter in CpuState. */
 function flagsToState(m32: Int32Array, s: CpuState): void {
@@ -86,10 +88,16 @@ export class Translator {
   /** Visits to queued blocks since the last compile: a hot queue is compiled without waiting to fill. */
   private queuedVisits = 0;
   private readonly maxWait: number;
+  private readonly maxModules: number;
   private readonly imports: Record<string, unknown>;
   private failed = false;
   /** Each module's run(), by module number (the high bits of its block ids). */
   private runs: RunFn[] = [];
+  /** table[moduleNo] = that module's run(), for the dispatcher. */
+  private readonly runTable: FuncTable;
+  private readonly dispatch: RunFn;
+  /** The block each dispatch entry was last filled with (by entry number), to check it again cheaply. */
+  private readonly dispatchBlocks: (Block | undefined)[] = new Array<Block | undefined>(DISPATCH_SIZE).fill(undefined);
   /** Dispatch entries are valid in this epoch only; it moves on when the MMU's epoch or the code pages change. */
   private epoch = 1;
   /**
@@ -106,13 +114,16 @@ export class Translator {
     this.threshold = options.threshold ?? 64;
     this.batchSize = Math.min(options.batchSize ?? 64, MAX_BATCH);
     this.maxLen = options.maxBlockLength ?? 64;
-    this.maxWait = options.maxWaitBatches ?? 16;
+    this.maxWait = options.maxWaitBatches ?? 32;
+    this.maxModules = Math.min(options.maxModules ?? MAX_MODULES, MAX_MODULES);
     this.m32 = new Int32Array(cpu.s.buffer, cpu.s.base, STATE_AREA_BYTES >> 2);
     // Guest RAM shares the memory when the state is in its arena (arena.ts): loads and stores then go inline.
     this.layout = { base: cpu.s.base, inline: cpu.mmu.mirrored };
     code.attach(cpu.mmu);
     this.imports = { mem: cpu.s.memory, ...newRunGlobals(), ...this.helpers() };
     this.m32[OFF_EPOCH >> 2] = this.key;
+    this.runTable = newRunTable();
+    this.dispatch = compileDispatcher(cpu.s.memory, this.runTable, cpu.s.base);
   }
 
   // ---- memory helpers called by translated code ----
@@ -296,17 +307,20 @@ export class Translator {
     this.queuedVisits = 0;
     if (blocks.length === 0) return;
     const t0 = performance.now();
-    if (this.runs.length >= MAX_MODULES) {
+    if (this.runs.length >= this.maxModules) {
       // Start over: old modules hold ids as constants; dropping every translation makes them unreachable.
       this.code.invalidateAll();
       this.entries.clear();
+      for (let i = 0; i < this.runs.length; i++) this.runTable.set(i, null);
       this.runs = [];
       return;
     }
     const moduleNo = this.runs.length;
     blocks.forEach((b, i) => { b.index = (moduleNo << BLOCK_ID_BITS) | i; });
     try {
-      this.runs.push(compileBatch(blocks, moduleNo, this.imports, this.layout));
+      const run = compileBatch(blocks, moduleNo, this.imports, this.layout);
+      this.runTable.set(moduleNo, run);
+      this.runs.push(run);
       this.stats.blocks += blocks.length;
       this.stats.modules++;
     } catch (err) {
@@ -326,6 +340,7 @@ export class Translator {
     let n = 0;
     let head = true;
     let translated = 0;
+    let nextTick = TICK;
     try {
       while (n < budget) {
         // As Cpu.runBatch does.
@@ -339,26 +354,31 @@ export class Translator {
           const d = dispatchOffset(pl) >> 2;
           let id = m32[d] === pl && m32[d + 1] === ph && m32[d + 2] === this.key ? m32[d + 3] : -1;
           if (id < 0) {
-            const b = this.lookup(pl, ph);
+            // The entry's block, if the PC still translates to its page here (a new epoch or EL):
+            // cheaper than a full lookup.
+            const last = this.dispatchBlocks[d >> 2];
+            const b = last !== undefined && last.lo === pl && last.hi === ph && last.valid && last.run !== undefined && c.mmu.codePa(pl, ph) === last.pa
+              ? last
+              : this.lookup(pl, ph);
             if (b !== undefined && b !== null) {
               // Checked in this epoch: translated code may now jump here directly.
               m32[d] = pl; m32[d + 1] = ph; m32[d + 2] = this.key; m32[d + 3] = b.index;
+              this.dispatchBlocks[d >> 2] = b;
               id = b.index;
             } else untranslatable = b === null;
           }
           if (id >= 0) {
-            // Run up to the next 1024-instruction boundary, where the timer is checked.
-            const room = Math.min(budget - n, 1024 - (n & 1023));
+            // Up to TICK instructions, then back here for the timer check. Not up to a fixed
+            // boundary: a block longer than what is left of it would be interpreted instead.
+            const room = Math.min(budget - n, TICK);
             flagsToMemory(m32, s);
             let done = 0;
             try {
-              // Continue in other modules while their blocks' dispatch entries say so.
-              for (let next = id; next >= 0; next = m32[OFF_NEXT >> 2]) {
-                done += this.runs[next >>> BLOCK_ID_BITS](next, room - done);
-              }
+              // Across modules while their blocks' dispatch entries say so.
+              done = this.dispatch(id, room);
             } catch (e) {
               // A helper faulted or exited: the state is already the interpreter's.
-              const k = done + m32[OFF_DONE >> 2];
+              const k = m32[OFF_DISPATCHED >> 2] + m32[OFF_DONE >> 2];
               n += k;
               translated += k;
               if (e !== GUEST_EXCEPTION) throw e;
@@ -370,10 +390,10 @@ export class Translator {
             if (done > 0) {
               n += done;
               translated += done;
-              if ((n & 1023) === 0 && this.tick()) break;
+              if (n >= nextTick) { nextTick = n + TICK; if (this.tick()) break; }
               continue;
             }
-            // Too little budget left for the block: interpret up to the boundary.
+            // Too little of the budget left for the block: interpret up to its end.
           }
         }
         n++;
@@ -384,7 +404,7 @@ export class Translator {
           c.branched = true;
         }
         head = c.branched || untranslatable;
-        if ((n & 1023) === 0 && this.tick()) break;
+        if (n >= nextTick) { nextTick = n + TICK; if (this.tick()) break; }
       }
     } catch (e) {
       if (e !== VM_EXIT) throw e;
@@ -404,6 +424,7 @@ export class Translator {
       this.seenGeneration = gen;
       if (++this.epoch >= 0x40000000) { // wrap: forget every entry
         this.m32.fill(0, OFF_DISPATCH >> 2, (OFF_DISPATCH >> 2) + DISPATCH_SIZE * 4);
+        this.dispatchBlocks.fill(undefined);
         this.epoch = 1;
       }
     }
@@ -414,7 +435,7 @@ export class Translator {
     }
   }
 
-  /** The every-1024-instructions point of the batch loop: profiler sample, timer check. */
+  /** The every-TICK-instructions point of the batch loop: profiler sample, timer check. */
   private tick(): boolean {
     const c = this.cpu;
     if (c.profile !== undefined) c.profile.sample(c.s.pcLo, c.s.pcHi, c.el);

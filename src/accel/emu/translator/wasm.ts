@@ -134,8 +134,9 @@ export interface ModuleSpec {
   importFuncs: { name: string; type: number }[];
   /** Import the memory as e.mem. */
   importMemory: boolean;
-  /** Import a function table as e.table (table 0; then `table` must be empty). */
+  /** Import a function table as e.table (table 0); `table` then fills it from `tableOffset`. */
   importTable?: boolean;
+  tableOffset?: number;
   /** Import this many mutable i32 globals as e.g0, e.g1... (they take indices 0..). */
   importGlobals?: number;
   /** Defined functions: type index, extra locals (grouped by type), body (without the final end). */
@@ -144,7 +145,7 @@ export interface ModuleSpec {
   globals: number;
   /** Exported defined functions: name and function index (imports count). */
   exports: { name: string; func: number }[];
-  /** Function indices placed in table 0 from slot 0. */
+  /** Function indices placed in table 0 from slot 0 (or tableOffset in an imported table). */
   table: number[];
 }
 
@@ -170,7 +171,7 @@ export function buildModule(m: ModuleSpec): Uint8Array {
   for (const f of m.funcs) funcs.u32(f.type);
   section(3, funcs);
 
-  if (m.table.length > 0) {
+  if (m.table.length > 0 && !m.importTable) {
     const table = new Bytes().u32(1).byte(FUNCREF).byte(0x01).u32(m.table.length).u32(m.table.length);
     section(4, table);
   }
@@ -186,7 +187,7 @@ export function buildModule(m: ModuleSpec): Uint8Array {
   section(7, exports);
 
   if (m.table.length > 0) {
-    const elems = new Bytes().u32(1).u32(0).byte(Op.i32Const).s32(0).byte(Op.end).u32(m.table.length);
+    const elems = new Bytes().u32(1).u32(0).byte(Op.i32Const).s32(m.importTable ? m.tableOffset ?? 0 : 0).byte(Op.end).u32(m.table.length);
     for (const f of m.table) elems.u32(f);
     section(9, elems);
   }
