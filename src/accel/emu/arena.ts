@@ -3,7 +3,8 @@
 // memory a WebAssembly module may import. RAM without such a tail leaves each vCPU its own
 // memory and translated loads and stores on the JS helpers.
 import { wasmArenaOf, type WasmArena } from '../../memory/ram.ts';
-import { STATE_AREA_BYTES, type StateArea } from './state.ts';
+import type { StateArea } from './state.ts';
+import { STATE_AREA_BYTES } from './state-area.ts';
 
 /** Which state areas of each arena are taken. */
 const taken = new WeakMap<WasmArena, Uint8Array>();

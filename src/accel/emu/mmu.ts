@@ -8,15 +8,15 @@ import type { Mapping } from './physical-memory.ts';
 import { takeSyncException } from './system.ts';
 import { SysReg } from '../sysregs.ts';
 import { TlbMirror } from './tlb-mirror.ts';
+import { TLB_SLOTS } from './state-area.ts';
 
 export const ACC_READ = 0;
 export const ACC_WRITE = 1;
 export const ACC_EXEC = 2;
 
 const P_R1 = 1, P_W1 = 2, P_X1 = 4, P_R0 = 8, P_W0 = 16, P_X0 = 32;
-const TLB_SIZE = 4096;
 /** The TLB slot of a 4K virtual page (VA[31:12] = page, VA[63:32] = hi). */
-const slotOf = (page: number, hi: number): number => (page ^ (hi & 0xfff) ^ (hi >>> 20)) & (TLB_SIZE - 1);
+const slotOf = (page: number, hi: number): number => (page ^ (hi & 0xfff) ^ (hi >>> 20)) & (TLB_SLOTS - 1);
 /** Key of a remembered code page: page + hi * 2^20, exact in a double. */
 const codePageKey = (page: number, hi: number): number => page + (hi >>> 0) * 0x100000;
 const TWO32 = 4294967296;
@@ -36,21 +36,21 @@ export interface CodeWatch {
 }
 
 export class Mmu implements VirtualMemory {
-  private readonly tagLo = new Int32Array(TLB_SIZE).fill(-1);
-  private readonly tagHi = new Int32Array(TLB_SIZE);
-  private readonly tagAsid = new Int32Array(TLB_SIZE);
-  private readonly paPage = new Float64Array(TLB_SIZE);
-  private readonly perm = new Uint8Array(TLB_SIZE);
+  private readonly tagLo = new Int32Array(TLB_SLOTS).fill(-1);
+  private readonly tagHi = new Int32Array(TLB_SLOTS);
+  private readonly tagAsid = new Int32Array(TLB_SLOTS);
+  private readonly paPage = new Float64Array(TLB_SLOTS);
+  private readonly perm = new Uint8Array(TLB_SLOTS);
   // Data fast path per TLB slot: the RAM mapping behind the 4K page, the page's offset in
   // it, and the permissions both stages grant (0 until a slow-path access fills them).
-  private readonly slotMap: (Mapping | null)[] = new Array<Mapping | null>(TLB_SIZE).fill(null);
-  private readonly slotOff = new Float64Array(TLB_SIZE);
-  private readonly fastPerm = new Uint8Array(TLB_SIZE);
+  private readonly slotMap: (Mapping | null)[] = new Array<Mapping | null>(TLB_SLOTS).fill(null);
+  private readonly slotOff = new Float64Array(TLB_SLOTS);
+  private readonly fastPerm = new Uint8Array(TLB_SLOTS);
   /**
    * Slots codePa() has vouched for: translated code may jump to their pages until the epoch
    * moves, so dropping one (TLBI, eviction by another page) moves the epoch.
    */
-  private readonly codeSlot = new Uint8Array(TLB_SIZE);
+  private readonly codeSlot = new Uint8Array(TLB_SLOTS);
   /**
    * Vouched-for pages whose slots another page evicted (key: page + hi * 2^20). Their
    * translations are still architecturally valid, so eviction need not move the epoch; a
@@ -161,7 +161,7 @@ export class Mmu implements VirtualMemory {
     let code = this.evictedCode.size !== 0; // their ASIDs are not kept
     this.evictedCode.clear();
     const tagAsid = this.tagAsid, tagLo = this.tagLo;
-    for (let i = 0; i < TLB_SIZE; i++) {
+    for (let i = 0; i < TLB_SLOTS; i++) {
       if (tagLo[i] !== -1 && tagAsid[i] === asid && this.dropSlot(i)) code = true;
     }
     this.fTag = -1;
@@ -292,7 +292,7 @@ export class Mmu implements VirtualMemory {
   /** Physical page `pa` became code: its stores must reach the slow path (reads stay fast). */
   dropFastPath(pa: number): void {
     const page = pa - (pa % 4096), fastPerm = this.fastPerm, paPage = this.paPage;
-    for (let i = 0; i < TLB_SIZE; i++) {
+    for (let i = 0; i < TLB_SLOTS; i++) {
       if ((fastPerm[i] & (P_W1 | P_W0)) !== 0 && paPage[i] === page) {
         fastPerm[i] &= ~(P_W1 | P_W0);
         this.mirror?.dropWrites(i);

@@ -10,18 +10,12 @@
 //    least significant). v32/vf32/vf64 are views of the same bytes.
 //  - Memory is reached only through the VirtualMemory port (MMU + RAM + MMIO), which
 //    throws a GuestException for faults and exits; the run loop catches it.
+// The registers open the vCPU's state area, whose full layout is in state-area.ts.
+
+import { OFF_PEER_MONITORS, STATE_AREA_BYTES } from './state-area.ts';
 
 export const SLOT_ZR = 31;
 export const SLOT_SP = 32;
-
-/**
- * Bytes of one vCPU's state area: the register file at 0, the translator's words at 1024
- * (translator/codegen.ts), its dispatch table at 4096 and the TLB mirror after it
- * (tlb-mirror.ts). Translated code addresses all of it at the area's base.
- */
-export const STATE_AREA_BYTES = 0x65000;
-/** i32 word: how many other vCPUs hold an exclusive reservation (Cpu keeps it; inline stores need 0). */
-export const OFF_PEER_MONITORS = 1084;
 
 /** Where a state area lives: a WebAssembly memory and the area's offset in it. */
 export interface StateArea {

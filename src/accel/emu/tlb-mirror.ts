@@ -1,21 +1,12 @@
 // The MMU's data fast path as translated code reads it: per TLB slot, in the vCPU's state
-// area (state.ts), the page tag under which each EL may read and write the page inline, and
+// area (state-area.ts), the page tag under which each EL may read and write the page inline, and
 // the page's offset in guest RAM's memory. An entry is written only where Mmu.fast() would
 // hit with that same offset (MMU on, ASID global or current, both stages granting the
 // access, RAM in the arena, no write to a code page); the MMU drops it wherever that may stop
 // being true. Inline code that misses calls the JS helpers, which may fill it again.
 
-/** Byte offset (in the state area) of the tags: per slot 4 x i64 (EL1 read, EL1 write, EL0 read, EL0 write). */
-export const MIRROR_TAGS = 0x41000;
-/** Byte offset of the page offsets: per slot 1 x i32. */
-export const MIRROR_BASES = 0x61000;
-export const MIRROR_END = 0x65000;
-/** i32 word: byte offset of the current EL's tag pair in an entry (0 at EL1, 16 at EL0). */
-export const OFF_MIRROR_EL = 1080;
-/** Bytes per entry's tags (log2 5). */
-export const MIRROR_ENTRY_SHIFT = 5;
+import { MIRROR_BASES, MIRROR_TAGS, OFF_MIRROR_EL, TLB_SLOTS } from './state-area.ts';
 
-const SLOTS = 4096;
 const LISTED = 1, LISTED_NON_GLOBAL = 2;
 
 export class TlbMirror {
@@ -24,16 +15,16 @@ export class TlbMirror {
   private readonly bases: Int32Array;
   private readonly elWord: Int32Array;
   /** Slots written since the last clear(), and those written non-global since the last ASID drop: supersets, so drops stay cheap. */
-  private readonly listed = new Uint8Array(SLOTS);
-  private readonly written = new Int32Array(SLOTS);
+  private readonly listed = new Uint8Array(TLB_SLOTS);
+  private readonly written = new Int32Array(TLB_SLOTS);
   private nWritten = 0;
-  private readonly nonGlobal = new Int32Array(SLOTS);
+  private readonly nonGlobal = new Int32Array(TLB_SLOTS);
   private nNonGlobal = 0;
 
   /** `buffer`: the memory holding the state area at `base`, which must be guest RAM's. */
   constructor(readonly buffer: ArrayBuffer, base: number) {
-    this.tags = new Int32Array(buffer, base + MIRROR_TAGS, SLOTS * 8).fill(-1);
-    this.bases = new Int32Array(buffer, base + MIRROR_BASES, SLOTS);
+    this.tags = new Int32Array(buffer, base + MIRROR_TAGS, TLB_SLOTS * 8).fill(-1);
+    this.bases = new Int32Array(buffer, base + MIRROR_BASES, TLB_SLOTS);
     this.elWord = new Int32Array(buffer, base + OFF_MIRROR_EL, 1);
   }
 

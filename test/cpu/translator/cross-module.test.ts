@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { SysReg } from '../../../src/accel/sysregs.ts';
 import { GUEST_EXCEPTION, VM_EXIT } from '../../../src/accel/emu/cpu.ts';
-import { OFF_HOPS, OFF_STARVED } from '../../../src/accel/emu/translator/codegen.ts';
+import { OFF_HOPS, OFF_STARVED } from '../../../src/accel/emu/state-area.ts';
 import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
 import { RAM_BASE } from './harness.ts';
 import { MMIO, ec, expectHvc, guestPair, runToExit, thrownFromTranslated, type GuestPair } from './guest.ts';

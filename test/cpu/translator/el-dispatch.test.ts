@@ -5,7 +5,7 @@
 // translated code in use. Both tiers run the same image and must agree at every batch.
 import { expect } from 'chai';
 import { SysReg } from '../../../src/accel/sysregs.ts';
-import { dispatchOffset } from '../../../src/accel/emu/translator/codegen.ts';
+import { dispatchOffset } from '../../../src/accel/emu/state-area.ts';
 import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
 import { RAM_BASE } from './harness.ts';
 import { AP_ALL_RO, AP_ALL_RW, AP_EL1_RW, IMAGE, UXN, expectHvc, guestPair, mmuOn, runToExit } from './guest.ts';

@@ -9,7 +9,7 @@ import { Code } from '../../../src/accel/emu/translator/wasm.ts';
 import { SysReg } from '../../../src/accel/sysregs.ts';
 import { allocateRam } from '../../../src/memory/ram.ts';
 import { claimStateArea } from '../../../src/accel/emu/arena.ts';
-import { STATE_AREA_BYTES } from '../../../src/accel/emu/state.ts';
+import { STATE_AREA_BYTES } from '../../../src/accel/emu/state-area.ts';
 
 export const RAM_BASE = 0x4000_0000;
 export const RAM_SIZE = 1 << 20;

@@ -11,7 +11,7 @@ import { PhysicalMemory } from '../../../src/accel/emu/physical-memory.ts';
 import { Translator } from '../../../src/accel/emu/translator/tier.ts';
 import { CodePages } from '../../../src/accel/emu/translator/code-pages.ts';
 import { claimStateArea, releaseStateArea } from '../../../src/accel/emu/arena.ts';
-import { STATE_AREA_BYTES } from '../../../src/accel/emu/state.ts';
+import { STATE_AREA_BYTES } from '../../../src/accel/emu/state-area.ts';
 import { EmuAccelerator } from '../../../src/accel/emu/accelerator.ts';
 import { MemoryFlags } from '../../../src/accel/types.ts';
 import { MAX_VCPUS } from '../../../src/arch/arm64/layout.ts';

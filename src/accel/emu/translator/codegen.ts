@@ -12,41 +12,10 @@
 import { Code, Op, I32, I64 } from './wasm.ts';
 import { bitMasks, maskWords } from '../alu.ts';
 import { SysReg, sysRegId } from '../../sysregs.ts';
-import { OFF_PEER_MONITORS, STATE_AREA_BYTES } from '../state.ts';
-import { MIRROR_BASES, MIRROR_END, MIRROR_ENTRY_SHIFT, MIRROR_TAGS, OFF_MIRROR_EL } from '../tlb-mirror.ts';
-
-// ---- layout of the translator's words in the CPU state memory ----
-export const OFF_PC = 1024;
-export const OFF_N = 1032;
-export const OFF_Z = 1036;
-export const OFF_C = 1040;
-export const OFF_V = 1044;
-/** Instructions retired in this run, including the one calling a helper (stored before the call). */
-export const OFF_DONE = 1048;
-/** PC of the instruction calling a helper. */
-export const OFF_CUR = 1056;
-/** 64-bit load results. */
-export const OFF_RES = 1064;
-/** The tier's current epoch and EL (see Translator.refreshEpoch). */
-export const OFF_EPOCH = 1072;
-/** Where run() leaves the id of a block in another module to continue with, or -1. */
-export const OFF_NEXT = 1076;
-// 1080: OFF_MIRROR_EL (tlb-mirror.ts); 1084: OFF_PEER_MONITORS (state.ts).
-/** Instructions the dispatcher (module.ts) saw retired by earlier runs of this dispatch. */
-export const OFF_DISPATCHED = 1088;
-/** Hops between modules the dispatcher made, and those that retired nothing (wrapping counters). */
-export const OFF_HOPS = 1092;
-export const OFF_STARVED = 1096;
-/**
- * Dispatch table: DISPATCH_SIZE entries of { va: i64, epoch and EL: i32, block id: i32 }, indexed by
- * VA bits [15:2]. The batch loop fills an entry when it has checked, in the current epoch,
- * that the block at va may be entered; translated code then jumps to it directly.
- */
-export const OFF_DISPATCH = 4096;
-export const DISPATCH_SIZE = 16384;
-/** Byte offset of the dispatch entry for a VA (low word). */
-export const dispatchOffset = (lo: number): number => OFF_DISPATCH + (((lo >>> 2) & (DISPATCH_SIZE - 1)) << 4);
-if (OFF_DISPATCH + DISPATCH_SIZE * 16 > MIRROR_TAGS || MIRROR_END > STATE_AREA_BYTES) throw new Error('state area layout overlaps');
+import {
+  DISPATCH_SIZE, MIRROR_BASES, MIRROR_ENTRY_SHIFT, MIRROR_TAGS, OFF_C, OFF_CUR, OFF_DISPATCH, OFF_DONE, OFF_EPOCH,
+  OFF_MIRROR_EL, OFF_N, OFF_PC, OFF_PEER_MONITORS, OFF_RES, OFF_V, OFF_Z, TLB_SLOTS, dispatchOffset,
+} from '../state-area.ts';
 
 /** Where a block's state area is: its offset in the imported memory, and whether guest RAM is in that memory (inline loads and stores). */
 export interface StateLayout {
@@ -247,7 +216,7 @@ export class BlockGen {
     const c = this.c;
     c.get(a).op(Op.i32WrapI64).tee(A_LO).i32(12).op(Op.i32ShrU);
     c.get(a).i64(32n).op(Op.i64ShrU).op(Op.i32WrapI64).tee(A_SLOT).op(Op.i32Xor);
-    c.get(A_SLOT).i32(20).op(Op.i32ShrU).op(Op.i32Xor).i32(0xfff).op(Op.i32And).tee(A_SLOT);
+    c.get(A_SLOT).i32(20).op(Op.i32ShrU).op(Op.i32Xor).i32(TLB_SLOTS - 1).op(Op.i32And).tee(A_SLOT);
     c.i32(MIRROR_ENTRY_SHIFT).op(Op.i32Shl).i32(0).load32(this.sb + OFF_MIRROR_EL).op(Op.i32Add);
     c.load64(this.sb + MIRROR_TAGS + (write ? 8 : 0));
     c.get(a).i64(12n).op(Op.i64ShrU).op(Op.i64Eq);

@@ -11,7 +11,8 @@
 // the first block (translation cannot change inside translated code: system instructions
 // are never translated).
 import { Code, I32, Op, buildModule, type FuncType } from './wasm.ts';
-import { BLOCK_LOCALS, BlockGen, HELPER_NAMES, HELPER_TYPES, OFF_DISPATCHED, OFF_HOPS, OFF_NEXT, OFF_STARVED, type StateLayout } from './codegen.ts';
+import { BLOCK_LOCALS, BlockGen, HELPER_NAMES, HELPER_TYPES, type StateLayout } from './codegen.ts';
+import { OFF_DISPATCHED, OFF_HOPS, OFF_NEXT, OFF_STARVED } from '../state-area.ts';
 
 /** Low bits of a block id: its slot in its module (so at most 1 << BLOCK_ID_BITS blocks per module). */
 export const BLOCK_ID_BITS = 8;
@@ -31,7 +32,8 @@ export interface BatchBlock {
   readonly pa: number;
   readonly va: bigint;
   readonly words: Uint32Array;
-  run: ((index: number, budget: number) => number) | undefined;
+  /** Set once its module is compiled: the dispatcher may then enter it. */
+  compiled: boolean;
   index: number;
 }
 
@@ -102,13 +104,13 @@ export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number, layo
   });
 }
 
-/** Compile and instantiate the batch as module `moduleNo`; each block gets its module's run(). */
+/** Compile and instantiate the batch as module `moduleNo` (its blocks are marked compiled); its run(), for the table of runs. */
 export function compileBatch(blocks: readonly BatchBlock[], moduleNo: number, imports: Record<string, unknown>, layout?: StateLayout): RunFn {
   const bin = buildBatch(blocks, moduleNo, layout);
   const module = new WebAssembly.Module(bin.buffer as ArrayBuffer); // bin owns its whole buffer
   const instance = new WebAssembly.Instance(module, { e: imports } as never);
   const run = instance.exports.run as RunFn;
-  for (const b of blocks) b.run = run;
+  for (const b of blocks) b.compiled = true;
   return run;
 }
 

@@ -10,10 +10,14 @@
 import { GUEST_EXCEPTION, VM_EXIT, type Cpu, type PendingExit } from '../cpu.ts';
 import { step, execute } from '../interpreter.ts';
 import { takeIrq, takeFiq } from '../system.ts';
-import { SLOT_SP, STATE_AREA_BYTES, type CpuState } from '../state.ts';
+import { SLOT_SP, type CpuState } from '../state.ts';
 import { SysReg } from '../../sysregs.ts';
 import { Code } from './wasm.ts';
-import { BlockGen, MRS_DAIF, OFF_C, OFF_CUR, OFF_DONE, OFF_EPOCH, OFF_N, OFF_DISPATCHED, OFF_PC, OFF_RES, OFF_V, OFF_Z, OFF_DISPATCH, DISPATCH_SIZE, dispatchOffset, type StateLayout } from './codegen.ts';
+import { BlockGen, MRS_DAIF, type StateLayout } from './codegen.ts';
+import {
+  DISPATCH_SIZE, OFF_C, OFF_CUR, OFF_DISPATCH, OFF_DISPATCHED, OFF_DONE, OFF_EPOCH, OFF_N, OFF_PC, OFF_RES, OFF_V, OFF_Z,
+  STATE_AREA_BYTES, dispatchOffset,
+} from '../state-area.ts';
 import { BLOCK_ID_BITS, MAX_BATCH, MAX_MODULES, compileBatch, compileDispatcher, newRunGlobals, newRunTable, type FuncTable, type BatchBlock, type RunFn } from './module.ts';
 import type { CodePages } from './code-pages.ts';
 
@@ -49,7 +53,7 @@ function flagsToMemory(m32: Int32Array, s: CpuState): void {
 
 export class Block implements BatchBlock {
   valid = true;
-  run: ((index: number, budget: number) => number) | undefined;
+  compiled = false;
   index = 0;
   constructor(readonly lo: number, readonly hi: number, readonly pa: number, readonly va: bigint, readonly words: Uint32Array) {}
   get len(): number { return this.words.length; }
@@ -91,8 +95,8 @@ export class Translator {
   private readonly maxModules: number;
   private readonly imports: Record<string, unknown>;
   private failed = false;
-  /** Each module's run(), by module number (the high bits of its block ids). */
-  private runs: RunFn[] = [];
+  /** Modules compiled since the last start-over; the next one's number (the high bits of its block ids). */
+  private modules = 0;
   /** table[moduleNo] = that module's run(), for the dispatcher. */
   private readonly runTable: FuncTable;
   private readonly dispatch: RunFn;
@@ -245,7 +249,7 @@ export class Translator {
     const e = this.entry(lo, hi, pa);
     if (e.block === undefined || e.block === null || !e.block.valid) this.decode(e);
     this.flush();
-    return e.block !== undefined && e.block !== null && e.block.valid && e.block.run !== undefined;
+    return e.block !== undefined && e.block !== null && e.block.valid && e.block.compiled;
   }
 
   /** Translation for the head at hi:lo, null if the head is known untranslatable, else undefined. */
@@ -256,9 +260,9 @@ export class Translator {
     const b = e.block;
     if (b !== undefined && b !== null) {
       if (b.valid) {
-        if (b.run !== undefined) return b;
+        if (b.compiled) return b;
         if (++this.queuedVisits >= QUEUED_VISITS_BEFORE_COMPILE) this.flush();
-        return b.run !== undefined ? b : undefined;
+        return b.compiled ? b : undefined;
       }
       e.block = undefined; // its page was written: translate again when hot
       e.count = 0;
@@ -307,20 +311,20 @@ export class Translator {
     this.queuedVisits = 0;
     if (blocks.length === 0) return;
     const t0 = performance.now();
-    if (this.runs.length >= this.maxModules) {
+    if (this.modules >= this.maxModules) {
       // Start over: old modules hold ids as constants; dropping every translation makes them unreachable.
       this.code.invalidateAll();
       this.entries.clear();
-      for (let i = 0; i < this.runs.length; i++) this.runTable.set(i, null);
-      this.runs = [];
+      for (let i = 0; i < this.modules; i++) this.runTable.set(i, null);
+      this.modules = 0;
       return;
     }
-    const moduleNo = this.runs.length;
+    const moduleNo = this.modules;
     blocks.forEach((b, i) => { b.index = (moduleNo << BLOCK_ID_BITS) | i; });
     try {
       const run = compileBatch(blocks, moduleNo, this.imports, this.layout);
       this.runTable.set(moduleNo, run);
-      this.runs.push(run);
+      this.modules++;
       this.stats.blocks += blocks.length;
       this.stats.modules++;
     } catch (err) {
@@ -357,7 +361,7 @@ export class Translator {
             // The entry's block, if the PC still translates to its page here (a new epoch or EL):
             // cheaper than a full lookup.
             const last = this.dispatchBlocks[d >> 2];
-            const b = last !== undefined && last.lo === pl && last.hi === ph && last.valid && last.run !== undefined && c.mmu.codePa(pl, ph) === last.pa
+            const b = last !== undefined && last.lo === pl && last.hi === ph && last.valid && last.compiled && c.mmu.codePa(pl, ph) === last.pa
               ? last
               : this.lookup(pl, ph);
             if (b !== undefined && b !== null) {

@@ -1,0 +1,58 @@
+// The layout of one vCPU's state area: the bytes the interpreter (state.ts), the translator's
+// JS (translator/tier.ts) and translated code (translator/codegen.ts, module.ts) all address,
+// at the area's base in a WebAssembly.Memory (its own, or guest RAM's: arena.ts).
+//
+//   0x00000  registers: X0..X30 and SP (33 x 8 bytes), then V0..V31 (32 x 16 bytes)
+//   0x00400  the translator's words, OFF_PC .. OFF_STARVED
+//   0x01000  dispatch table: DISPATCH_SIZE entries of 16 bytes
+//   0x41000  TLB mirror tags: TLB_SLOTS entries of 4 x i64
+//   0x61000  TLB mirror page offsets: TLB_SLOTS x i32
+//   0x65000  STATE_AREA_BYTES
+
+/** Slots of the MMU's software TLB (mmu.ts) and so of its mirror. */
+export const TLB_SLOTS = 4096;
+
+// ---- translator words ----
+/** Exit PC (i64). */
+export const OFF_PC = 0x400;
+/** NZCV, one i32 each (translated code keeps them here, the interpreter in CpuState). */
+export const OFF_N = OFF_PC + 8;
+export const OFF_Z = OFF_N + 4;
+export const OFF_C = OFF_Z + 4;
+export const OFF_V = OFF_C + 4;
+/** Instructions retired in this run, including the one calling a helper (stored before the call). */
+export const OFF_DONE = OFF_V + 4;
+/** PC of the instruction calling a helper (i64). */
+export const OFF_CUR = OFF_DONE + 8;
+/** 64-bit load results. */
+export const OFF_RES = OFF_CUR + 8;
+/** The tier's current epoch and EL (see Translator.refreshEpoch). */
+export const OFF_EPOCH = OFF_RES + 8;
+/** Where run() leaves the id of a block in another module to continue with, or -1. */
+export const OFF_NEXT = OFF_EPOCH + 4;
+/** Byte offset of the current EL's tag pair in a mirror entry (0 at EL1, 16 at EL0). */
+export const OFF_MIRROR_EL = OFF_NEXT + 4;
+/** How many other vCPUs hold an exclusive reservation (Cpu keeps it; inline stores need 0). */
+export const OFF_PEER_MONITORS = OFF_MIRROR_EL + 4;
+/** Instructions the dispatcher (module.ts) saw retired by earlier runs of this dispatch. */
+export const OFF_DISPATCHED = OFF_PEER_MONITORS + 4;
+/** Hops between modules the dispatcher made, and those that retired nothing (wrapping counters). */
+export const OFF_HOPS = OFF_DISPATCHED + 4;
+export const OFF_STARVED = OFF_HOPS + 4;
+
+// ---- tables ----
+/**
+ * Dispatch table: DISPATCH_SIZE entries of { va: i64, epoch and EL: i32, block id: i32 }, indexed by
+ * VA bits [15:2]. The batch loop fills an entry when it has checked, in the current epoch,
+ * that the block at va may be entered; translated code then jumps to it directly.
+ */
+export const OFF_DISPATCH = 0x1000;
+export const DISPATCH_SIZE = 16384;
+/** Byte offset of the dispatch entry for a VA (low word). */
+export const dispatchOffset = (lo: number): number => OFF_DISPATCH + (((lo >>> 2) & (DISPATCH_SIZE - 1)) << 4);
+/** log2 of a mirror entry's tag bytes: EL1 read, EL1 write, EL0 read, EL0 write (i64 each). */
+export const MIRROR_ENTRY_SHIFT = 5;
+export const MIRROR_TAGS = OFF_DISPATCH + DISPATCH_SIZE * 16;
+export const MIRROR_BASES = MIRROR_TAGS + (TLB_SLOTS << MIRROR_ENTRY_SHIFT);
+/** Bytes of one vCPU's state area. */
+export const STATE_AREA_BYTES = MIRROR_BASES + TLB_SLOTS * 4;
