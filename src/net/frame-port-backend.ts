@@ -71,7 +71,7 @@ export class FramePortBackend implements NetBackend {
     }
     if (frame.length < (this.opts.minFrame ?? 0)) {
       this.tx.txRunt++;
-      this.opts.log.debug(`${this.opts.label}: dropping a ${frame.length}-byte frame from the guest (shorter than an Ethernet header)`);
+      this.opts.log.debug(`${this.opts.label}: dropping a ${frame.length}-byte frame from the guest (link minimum ${this.opts.minFrame})`);
       return;
     }
     this.transmit(frame);
