@@ -89,10 +89,17 @@ export class Mmu implements VirtualMemory {
   rl = 0;
   rh = 0;
   /**
-   * Bumped whenever cached fetch translations are dropped (TLBI, translation controls, EL
-   * changes, faults): translated code checks it before jumping to a block verified earlier.
+   * Bumped whenever fetch translations the tier relied on may have changed (a TLBI or
+   * eviction reaching a slot it vouched for, a full flush): translated code checks it before
+   * jumping to a block verified earlier.
    */
   epoch = 0;
+  /**
+   * Bumped when the translation controls change (MSR to SCTLR, TCR, TTBRx). The TLB keeps its
+   * slots (they are ASID-tagged), so the translations of a regime switched away from and back
+   * to are those it had: the tier keys its dispatch entries by regime instead of starting over.
+   */
+  regime = 0;
   /** Set when the translation tier is on: stores to code pages take the slow path and report here. */
   codeWatch: CodeWatch | undefined;
 
@@ -198,7 +205,7 @@ export class Mmu implements VirtualMemory {
     this.asid = Number(((a1 ? ttbr1 : ttbr0) >> 48n) & asidBits);
     this.asidMask = Number(asidBits);
     if (flush) this.flushTlb();
-    else { this.fTag = -1; this.epoch++; }
+    else { this.fTag = -1; this.regime++; }
     // fast() hits only with the MMU on, on global slots or the current ASID's.
     if (this.mirror !== undefined) {
       if (!this.enabled) this.mirror.clear();

@@ -37,6 +37,16 @@ describe('translation tier: system instructions inside blocks', function () {
     cases.forEach(([s, k], i) => expect(kind(word(bin, i)), s).to.equal(k));
   });
 
+  it('hints and barriers continue the block; YIELD, WFE and WFI stay with the batch loop', () => {
+    const cases: [string, 'next' | 'end' | false][] = [
+      ['nop', 'next'], ['hint #25', 'next'] /* PACIASP */, ['hint #29', 'next'] /* AUTIASP */, ['hint #34', 'next'] /* BTI c */,
+      ['hint #20', 'next'] /* CSDB */, ['sev', 'next'], ['sevl', 'next'], ['dmb ish', 'next'], ['dsb sy', 'next'], ['isb', 'next'],
+      ['clrex', 'next'], ['yield', false], ['wfe', false], ['wfi', false],
+    ];
+    const bin = assembleRaw(tc, cases.map(([s]) => s).join('\n'));
+    cases.forEach(([s, k], i) => expect(kind(word(bin, i)), s).to.equal(k));
+  });
+
   it('MRS and MSR of SP_EL0, TPIDR_EL1, DAIF, NZCV, SPSel and CNTVCT in a hot loop: as interpreted', () => {
     const code = assembleRaw(tc, `
       ldr x20, =${RAM_BASE + 0x40_0000}

@@ -1,7 +1,8 @@
 // Translations must never outlive the code or the mapping they came from: a guest store to
 // a translated page (also from inside the translated block itself), code the VMM writes
-// followed by IC IALLU, and a TTBR0 switch with TLBI that maps other code at the same
-// virtual address. Every program runs with translation on (threshold 1: each block is
+// followed by IC IALLU, a TTBR0 switch with TLBI that maps other code at the same virtual
+// address, two address spaces (ASIDs) switched back and forth, and a TLBI by ASID for an
+// address space switched away from. Every program runs with translation on (threshold 1: each block is
 // translated on first sight) and must compute what the interpreter computes.
 import { expect } from 'chai';
 import { ExitReason, MemoryFlags, Reg, type Vcpu } from '../../../src/accel/types.ts';
@@ -18,6 +19,8 @@ const CODE = RAM_BASE + 0x1000;
 const L1_TABLE = RAM_BASE + 0x10000;
 const L2_A = RAM_BASE + 0x11000;
 const L2_B = RAM_BASE + 0x12000;
+/** A second L1 table whose entry 1 points at table B: a second address space. */
+const L1_B = RAM_BASE + 0x13000;
 /** Virtual 2 MiB block 2 maps PA block 1 under table A, PA block 3 under table B. */
 const REMAPPED_VA = RAM_BASE + 0x40_0000;
 const SCTLR_MMU_OFF = 0x30d00800n;
@@ -191,6 +194,76 @@ describe('translation tier: invalidation', function () {
       g.dv.setBigUint64(L1_TABLE - RAM_BASE + 8, BigInt(L2_B) | 3n, true);
       expect(await toHvc(g, 2)).to.equal(30n + 210n);
       if (translate) expect(g.tier.stats.translatedInstructions).to.be.greaterThan(100);
+    }
+  });
+
+  /** Two address spaces: ASID 1 (table A: VA block 2 -> code returning 1) and ASID 2 (table B: returning 7); VA block 2 not global. */
+  async function twoSpaces(code: Uint8Array, translate: boolean): Promise<Guest> {
+    const g = await guest(code, true, translate);
+    putReturnImm(g, RAM_BASE + 0x20_0000, 1);
+    putReturnImm(g, RAM_BASE + 0x60_0000, 7);
+    putReturnImm(g, RAM_BASE + 0x40_0000, 5);
+    const NG = 1n << 11n;
+    for (const t of [L2_A, L2_B]) g.dv.setBigUint64(t - RAM_BASE + 16, g.dv.getBigUint64(t - RAM_BASE + 16, true) | NG, true);
+    g.dv.setBigUint64(L1_B - RAM_BASE + 8, BigInt(L2_B) | 3n, true);
+    return g;
+  }
+  const spaces = `
+      mov x1, #0
+      ldr x5, =${REMAPPED_VA}
+      ldr x6, =${BigInt(L1_TABLE) | (1n << 48n)}
+      ldr x7, =${BigInt(L1_B) | (2n << 48n)}`;
+  const thirtyCalls = (label: number) => `
+      mov x2, #30
+    ${label}: blr x5
+      add x1, x1, x0
+      subs x2, x2, #1
+      b.ne ${label}b`;
+
+  it('two address spaces switched back and forth without TLBI each run their own code', async () => {
+    const code = assembleRaw(tc, `${spaces}
+      mov x9, #3
+    9: msr ttbr0_el1, x6
+      isb
+      ${thirtyCalls(1)}
+      msr ttbr0_el1, x7
+      isb
+      ${thirtyCalls(2)}
+      subs x9, x9, #1
+      b.ne 9b
+      hvc #1
+      .ltorg`);
+    for (const translate of [true, false]) {
+      const g = await twoSpaces(code, translate);
+      expect(await toHvc(g, 1), translate ? 'translated' : 'interpreted').to.equal(3n * (30n + 210n));
+      if (translate) expect(g.tier.stats.translatedInstructions).to.be.greaterThan(500);
+    }
+  });
+
+  it('a TLBI by ASID for an address space switched away from is seen when it comes back', async () => {
+    const code = assembleRaw(tc, `${spaces}
+      mov x8, #(1 << 48)
+      msr ttbr0_el1, x6
+      isb
+      ${thirtyCalls(1)}
+      msr ttbr0_el1, x7          // ASID 2 leaves ASID 1's dispatch entry for x5 alone
+      isb
+      add x1, x1, #7
+      hvc #1                     // the VMM points ASID 1's VA block 2 at the code returning 5
+      tlbi aside1, x8
+      b 4f                       // a block head between the TLBI and the switch back
+    4: dsb ish
+      msr ttbr0_el1, x6
+      isb
+      ${thirtyCalls(3)}
+      hvc #2
+      .ltorg`);
+    for (const translate of [true, false]) {
+      const g = await twoSpaces(code, translate);
+      expect(await toHvc(g, 1)).to.equal(30n + 7n);
+      const entry = L2_A - RAM_BASE + 16;
+      g.dv.setBigUint64(entry, BigInt(RAM_BASE + 0x40_0000) | (g.dv.getBigUint64(entry, true) & 0xfffn), true); // same attributes
+      expect(await toHvc(g, 2), translate ? 'translated' : 'interpreted').to.equal(30n + 7n + 150n);
     }
   });
 });

@@ -260,7 +260,18 @@ export class BlockGen {
       return 'next';
     }
     if (op0 >= 2) return this.interpretThenLeave(insn); // MSR (register)
-    if (op0 === 0) return crn === 4 ? this.interpretThenLeave(insn) : false; // MSR (immediate): DAIFSet/Clr, SPSel...
+    if (op0 === 0) {
+      if (crn === 4) return this.interpretThenLeave(insn); // MSR (immediate): DAIFSet/Clr, SPSel...
+      if ((insn & 31) !== 31) return false;
+      if (crn === 2) { // hints: the kernel's every function starts with PACIASP and ends with AUTIASP
+        const n = (crm << 3) | op2;
+        if (n >= 1 && n <= 3) return false; // YIELD, WFE, WFI: the batch loop's (they may end the run)
+        return n === 4 || n === 5 ? this.interpret(insn) : 'next'; // SEV, SEVL; the rest are no-ops (PAC and BTI are not advertised)
+      }
+      // Barriers: one thread runs every vCPU, so DMB/DSB/ISB order nothing more; CLREX drops the reservation.
+      if (crn === 3) return op2 === 2 ? this.interpret(insn) : 'next';
+      return false;
+    }
     if (crn === 8) return this.interpretThenLeave(insn); // TLBI
     if (crn !== 7) return false;
     const dcZva = op1 === 3 && crm === 4 && op2 === 1;
