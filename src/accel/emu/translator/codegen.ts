@@ -13,7 +13,7 @@ import { Code, Op, I32, I64 } from './wasm.ts';
 import { bitMasks, maskWords } from '../alu.ts';
 import { SysReg, sysRegId } from '../../sysregs.ts';
 import {
-  DISPATCH_SIZE, MIRROR_BASES, MIRROR_ENTRY_SHIFT, MIRROR_TAGS, OFF_C, OFF_CUR, OFF_DISPATCH, OFF_DONE, OFF_EPOCH,
+  DISPATCH_SIZE, MIRROR_BASES, OFF_NEXT, MIRROR_ENTRY_SHIFT, MIRROR_TAGS, OFF_C, OFF_CUR, OFF_DISPATCH, OFF_DONE, OFF_EPOCH,
   OFF_MIRROR_EL, OFF_N, OFF_PC, OFF_PEER_MONITORS, OFF_RES, OFF_V, OFF_Z, TLB_SLOTS, dispatchOffset,
 } from '../state-area.ts';
 
@@ -27,7 +27,7 @@ export interface StateLayout {
 export const F_LD8 = 0, F_LD16 = 1, F_LD32 = 2, F_LD64 = 3, F_ST8 = 4, F_ST16 = 5, F_ST32 = 6, F_ST64 = 7, F_INTERP = 8, F_MRS = 9;
 export const HELPER_NAMES = ['ld8', 'ld16', 'ld32', 'ld64', 'st8', 'st16', 'st32', 'st64', 'interp', 'mrs'];
 /** Type index of each helper (see TYPES in module.ts). */
-export const HELPER_TYPES = [0, 0, 0, 1, 2, 2, 2, 3, 6, 7];
+export const HELPER_TYPES = [0, 0, 0, 1, 2, 2, 2, 3, 5, 6];
 /**
  * System registers the hot MRS path reads without the interpreter (rid = sysRegId layout,
  * `0x8000 | insn[20:5]`): SP_EL0 (Linux's `current`), TPIDR_EL1 (per-CPU offset),
@@ -35,20 +35,32 @@ export const HELPER_TYPES = [0, 0, 0, 1, 2, 2, 2, 3, 6, 7];
  */
 export const MRS_DAIF = sysRegId(3, 3, 4, 2, 1);
 export const FAST_MRS = new Set([SysReg.SP_EL0, SysReg.TPIDR_EL1, SysReg.TPIDR_EL0, SysReg.TPIDRRO_EL0, MRS_DAIF]);
-const G_DONE = 0, G_BUDGET = 1;
-// Block-function locals: six i64 then four i32.
-const L0 = 0, L1 = 1, L2 = 2, L3 = 3, L4 = 4;
-const U0 = 6, U1 = 7;
+// A module's blocks are one function, run(slot, budget) (module.ts): its params, then the
+// blocks' scratch locals (six i64, four i32), then the run's own.
+/** Params: the slot of the block to run next (a block id on entry), the instructions the run may retire. */
+export const P_SLOT = 0, P_BUDGET = 1;
+const L0 = 2, L1 = 3, L2 = 4, L3 = 5, L4 = 6;
+const U0 = 8, U1 = 9;
 /** An inline access's address low word and its TLB slot. */
-const A_LO = 8, A_SLOT = 9;
-export const BLOCK_LOCALS: [number, number][] = [[6, 0x7e], [4, I32]];
+const A_LO = 10, A_SLOT = 11;
+/** Instructions retired so far in this run; a block id being followed. */
+const R_DONE = 12, R_NEXT = 13;
+/** Low bits of a block id: its slot in its module (so at most 1 << BLOCK_ID_BITS blocks per module). */
+export const BLOCK_ID_BITS = 8;
+export const MAX_BATCH = 1 << BLOCK_ID_BITS;
+/** The run function's declared locals (after the params). */
+export const RUN_LOCALS: [number, number][] = [[6, I64], [6, I32]];
+/** Nesting at which run() opens the loop every jump to a block of the module goes back to. */
+export const LOOP_DEPTH = 2;
 
 const ISV = 1 << 24;
 const M64 = (1n << 64n) - 1n;
 
 export interface BlockContext {
-  /** Table index of a translation in the same module that may be entered directly at `va`, or -1. */
+  /** Slot of a translation in the same module that may be entered directly at `va`, or -1. */
   chain(va: bigint): number;
+  /** The module's number (the high bits of its block ids): ids of other modules leave run(). */
+  moduleNo?: number;
 }
 
 /** Emits one block's instructions; tracks the position for PCs and retired counts. */
@@ -113,23 +125,42 @@ export class BlockGen {
   // ---- exits ----
   private storePc(va: bigint): void { this.c.i32(0).i64(va).store64(this.sb + OFF_PC); }
   /** done += k + 1 (the current instruction completes). */
-  private retire(): void { this.c.op(Op.globalGet).u32(G_DONE).i32(this.k + 1).op(Op.i32Add).op(Op.globalSet).u32(G_DONE); }
-  /** Leave with PC = va, continuing in the same module when possible, else through the dispatch table. */
+  private retire(): void { this.c.get(R_DONE).i32(this.k + 1).op(Op.i32Add).set(R_DONE); }
+  /** Leave run() for the dispatcher with the block id on the stack (-1: back to the batch loop); OFF_PC is already stored. */
+  private leave(): void {
+    const c = this.c;
+    c.set(R_NEXT).i32(0).get(R_NEXT).store32(this.sb + OFF_NEXT).get(R_DONE).op(Op.return);
+  }
+  private leaveToBatchLoop(): void { this.c.i32(-1); this.leave(); }
+  /** Continue with the block id on the stack: a block of this module at once, else through the dispatcher. */
+  private follow(): void {
+    const c = this.c;
+    c.tee(R_NEXT).i32(BLOCK_ID_BITS).op(Op.i32ShrS).i32(this.ctx.moduleNo ?? 0).op(Op.i32Eq).ifVoid();
+    c.get(R_NEXT).i32(MAX_BATCH - 1).op(Op.i32And).set(P_SLOT).brTo(LOOP_DEPTH);
+    c.op(Op.end);
+    c.get(R_NEXT);
+    this.leave();
+  }
+  /**
+   * Continue at va: in the block of this module translated there when it may be entered
+   * directly (its entry stores its own PC if it leaves at once), else through the dispatch table.
+   */
   private goTo(va: bigint): void {
     const c = this.c;
-    this.storePc(va);
     const direct = this.ctx.chain(va);
-    if (direct >= 0) { c.i32(direct).op(Op.return); return; }
+    if (direct >= 0) { c.i32(direct).set(P_SLOT).brTo(LOOP_DEPTH); return; }
+    this.storePc(va);
     const off = dispatchOffset(Number(va & 0xffffffffn));
     c.i32(0).load64(this.sb + off).i64(va).op(Op.i64Eq);
     c.i32(0).load32(this.sb + off + 8).i32(0).load32(this.sb + OFF_EPOCH).op(Op.i32Eq).op(Op.i32And);
-    c.ifResult(I32).i32(0).load32(this.sb + off + 12).op(Op.else).i32(-1).op(Op.end).op(Op.return);
+    c.ifResult(I32).i32(0).load32(this.sb + off + 12).op(Op.else).i32(-1).op(Op.end);
+    this.follow();
   }
   /** Budget check at block entry: leave untouched when fewer than len instructions remain. */
   entry(len: number): void {
     const c = this.c;
-    c.op(Op.globalGet).u32(G_BUDGET).op(Op.globalGet).u32(G_DONE).op(Op.i32Sub).i32(len).op(Op.i32LtS).ifVoid();
-    this.storePc(this.va); c.i32(-1).op(Op.return);
+    c.get(P_BUDGET).get(R_DONE).op(Op.i32Sub).i32(len).op(Op.i32LtS).ifVoid();
+    this.storePc(this.va); this.leaveToBatchLoop();
     c.op(Op.end);
   }
   /** End of a block that did not end in a branch: continue at the next instruction. */
@@ -157,14 +188,15 @@ export class BlockGen {
     c.get(L3).op(Op.i32WrapI64).i32(2).op(Op.i32ShrU).i32(DISPATCH_SIZE - 1).op(Op.i32And).i32(4).op(Op.i32Shl).set(U1);
     c.get(U1).load64(this.sb + OFF_DISPATCH).get(L3).op(Op.i64Eq);
     c.get(U1).load32(this.sb + OFF_DISPATCH + 8).i32(0).load32(this.sb + OFF_EPOCH).op(Op.i32Eq).op(Op.i32And);
-    c.ifResult(I32).get(U1).load32(this.sb + OFF_DISPATCH + 12).op(Op.else).i32(-1).op(Op.end).op(Op.return);
+    c.ifResult(I32).get(U1).load32(this.sb + OFF_DISPATCH + 12).op(Op.else).i32(-1).op(Op.end);
+    this.follow();
   }
 
   // ---- helper calls ----
   private beforeCall(): void {
     const c = this.c;
     c.i32(0).i64(this.pc).store64(this.sb + OFF_CUR);
-    c.i32(0).op(Op.globalGet).u32(G_DONE).i32(this.k + 1).op(Op.i32Add).store32(this.sb + OFF_DONE);
+    c.i32(0).get(R_DONE).i32(this.k + 1).op(Op.i32Add).store32(this.sb + OFF_DONE);
   }
   /** Push lo, hi of the address in local l. */
   private addrArgs(l: number): void {
@@ -287,7 +319,7 @@ export class BlockGen {
     c.i32(insn).call(F_INTERP).op(Op.drop);
     this.retire();
     this.storePc((this.pc + 4n) & M64);
-    c.i32(-1).op(Op.return);
+    this.leaveToBatchLoop();
     return 'end';
   }
 
@@ -297,7 +329,7 @@ export class BlockGen {
     c.ifVoid();
     this.retire();
     this.storePc((this.pc + 4n) & M64);
-    c.i32(-1).op(Op.return);
+    this.leaveToBatchLoop();
     c.op(Op.end);
   }
 

@@ -1,28 +1,21 @@
-// One WebAssembly module per batch of hot blocks: a function per block returning the id of
-// the block to continue with (-1: back to the batch loop), and run(id, budget), which follows
-// that chain while it stays in the module. A block id is module number << BLOCK_ID_BITS |
-// slot; each module calls its own blocks through its own table. An id of another module
-// (from the dispatch table, checked in wasm) ends run() with the id in OFF_NEXT, and the
-// dispatcher (compileDispatcher) calls that module's run() through the table of runs. The
-// blocks themselves are not put in one shared table: V8 copies an imported table into every
-// instance that imports it, so each batch would pay for the whole table.
+// One WebAssembly module per batch of hot blocks, all of them in one function,
+// run(id, budget): a loop around a br_table on the slot of the block to run (the low bits of
+// a block id; the high bits are the module number). A block continues in another block of the
+// module by setting the slot and going round the loop; it leaves run() with the id of a block
+// of another module (from the dispatch table, checked in wasm) in OFF_NEXT, and the dispatcher
+// (compileDispatcher) calls that module's run() through the table of runs. run() returns the
+// instructions it retired. One function rather than one per block: a jump is a branch
+// instead of a return and an indirect call, the counters are locals instead of imported
+// globals, and V8 optimizes the module's code once it is hot as a whole.
 // A block may continue directly in another block of the batch only within the same 4K page
 // and the same virtual-to-physical relation, which the batch loop checked when it entered
 // the first block (translation cannot change inside translated code: system instructions
 // are never translated).
 import { Code, I32, Op, buildModule, type FuncType } from './wasm.ts';
-import { BLOCK_LOCALS, BlockGen, HELPER_NAMES, HELPER_TYPES, type StateLayout } from './codegen.ts';
+import { BLOCK_ID_BITS, BlockGen, HELPER_NAMES, HELPER_TYPES, LOOP_DEPTH, MAX_BATCH, P_SLOT, RUN_LOCALS, type StateLayout } from './codegen.ts';
 import { OFF_DISPATCHED, OFF_HOPS, OFF_NEXT, OFF_STARVED } from '../state-area.ts';
 
-/** Low bits of a block id: its slot in its module (so at most 1 << BLOCK_ID_BITS blocks per module). */
-export const BLOCK_ID_BITS = 8;
-export const MAX_BATCH = 1 << BLOCK_ID_BITS;
-
-/** The two mutable i32 globals every module of a vCPU shares (instructions done, budget). */
-export function newRunGlobals(): { g0: unknown; g1: unknown } {
-  const G = (WebAssembly as unknown as { Global: new (d: { value: string; mutable: boolean }, v: number) => unknown }).Global;
-  return { g0: new G({ value: 'i32', mutable: true }, 0), g1: new G({ value: 'i32', mutable: true }, 0) };
-}
+export { BLOCK_ID_BITS, MAX_BATCH };
 
 export type RunFn = (id: number, budget: number) => number;
 
@@ -42,65 +35,58 @@ const TYPES: FuncType[] = [
   { params: [I32, I32, I32], results: [] }, // ld64 (lo, hi, iss): result in the state memory
   { params: [I32, I32, I32, I32], results: [I32] }, // st8/16/32 (lo, hi, value, iss) -> code page written
   { params: [I32, I32, I32, I32, I32], results: [I32] }, // st64 (lo, hi, vlo, vhi, iss)
-  { params: [], results: [I32] }, // a block
-  { params: [I32, I32], results: [I32] }, // run (index, budget) -> instructions retired
+  { params: [I32, I32], results: [I32] }, // run (id, budget) -> instructions retired
   { params: [I32], results: [I32] }, // interp (instruction) -> code page written
   { params: [I32], results: [] }, // mrs (instruction)
 ];
-const T_BLOCK = 4, T_RUN = 5;
-const G_DONE = 0, G_BUDGET = 1;
+const T_RUN = 4;
 
 /**
  * The wasm binary for these blocks, module number `moduleNo`: blocks[i].index must be
  * moduleNo << BLOCK_ID_BITS | i (assigned by the caller), the id jumps use.
  */
 export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number, layout: StateLayout = { base: 0, inline: false }): Uint8Array {
-  if (blocks.length > MAX_BATCH) throw new RangeError(`at most ${MAX_BATCH} blocks per module`);
+  if (blocks.length === 0 || blocks.length > MAX_BATCH) throw new RangeError(`1 to ${MAX_BATCH} blocks per module`);
   const byVa = new Map<bigint, number>();
   blocks.forEach((b, i) => { if (!byVa.has(b.va)) byVa.set(b.va, i); });
-  const nImports = HELPER_NAMES.length;
-  const funcs = blocks.map((b) => {
+  const n = blocks.length;
+  const code = new Code();
+  // block $invalid (a slot past the blocks) / loop / block b[n-1] ... block b[0] / br_table.
+  code.get(P_SLOT).i32(MAX_BATCH - 1).op(Op.i32And).set(P_SLOT);
+  code.blockVoid().loopVoid();
+  if (code.depth !== LOOP_DEPTH) throw new Error('run(): loop depth');
+  for (let i = 0; i < n; i++) code.blockVoid();
+  code.get(P_SLOT).brTable(blocks.map((_, i) => i), n + 1);
+  blocks.forEach((b, i) => {
+    code.op(Op.end); // block b[i]: its code follows, and ends in a branch or a return
     const chain = (va: bigint): number => {
       const t = byVa.get(va);
       if (t === undefined) return -1;
-      const tb = blocks[t];
       const sameVaPage = (va >> 12n) === (b.va >> 12n);
-      return sameVaPage && tb.pa - b.pa === Number(va - b.va) ? tb.index : -1;
+      return sameVaPage && blocks[t].pa - b.pa === Number(va - b.va) ? t : -1;
     };
-    const code = new Code();
-    const gen = new BlockGen(code, b.va, { chain }, layout);
+    const gen = new BlockGen(code, b.va, { chain, moduleNo }, layout);
     gen.entry(b.words.length);
     let ended = false;
-    for (let i = 0; i < b.words.length; i++) {
-      gen.k = i;
-      const r = gen.insn(b.words[i]);
-      if (r === false) throw new Error(`instruction 0x${b.words[i].toString(16)} at 0x${(b.va + 4n * BigInt(i)).toString(16)} no longer translates`);
+    for (let k = 0; k < b.words.length; k++) {
+      gen.k = k;
+      const r = gen.insn(b.words[k]);
+      if (r === false) throw new Error(`instruction 0x${b.words[k].toString(16)} at 0x${(b.va + 4n * BigInt(k)).toString(16)} no longer translates`);
       if (r === 'end') { ended = true; break; }
     }
     if (!ended) { gen.k = b.words.length; gen.fallThrough(); }
-    return { type: T_BLOCK, locals: BLOCK_LOCALS, body: code };
   });
-  // run(id, budget): follow ids while they are this module's; leave the last one in OFF_NEXT.
-  const run = new Code();
-  run.get(1).op(Op.globalSet).u32(G_BUDGET).i32(0).op(Op.globalSet).u32(G_DONE);
-  run.blockVoid().loopVoid();
-  run.get(0).i32(0).op(Op.i32LtS).op(Op.brIf).u32(1);
-  run.get(0).i32(BLOCK_ID_BITS).op(Op.i32ShrU).i32(moduleNo).op(Op.i32Ne).op(Op.brIf).u32(1);
-  run.get(0).i32(MAX_BATCH - 1).op(Op.i32And).op(Op.callIndirect).u32(T_BLOCK).u32(0).set(0).op(Op.br).u32(0);
-  run.op(Op.end).op(Op.end);
-  run.i32(0).get(0).store32(layout.base + OFF_NEXT);
-  run.op(Op.globalGet).u32(G_DONE);
-  funcs.push({ type: T_RUN, locals: [], body: run });
+  code.op(Op.end).op(Op.end); // loop, block $invalid
+  code.i32(0).i32(-1).store32(layout.base + OFF_NEXT).i32(0);
+  const nImports = HELPER_NAMES.length;
   return buildModule({
     types: TYPES,
     importFuncs: HELPER_NAMES.map((name, i) => ({ name, type: HELPER_TYPES[i] })),
     importMemory: true,
-    // done and budget: shared by every module, since blocks of one run span modules
-    importGlobals: 2,
-    funcs,
+    funcs: [{ type: T_RUN, locals: RUN_LOCALS, body: code }],
     globals: 0,
-    exports: [{ name: 'run', func: nImports + blocks.length }],
-    table: blocks.map((_, i) => nImports + i),
+    exports: [{ name: 'run', func: nImports }],
+    table: [],
   });
 }
 

@@ -18,7 +18,7 @@ import {
   DISPATCH_SIZE, OFF_C, OFF_CUR, OFF_DISPATCH, OFF_DISPATCHED, OFF_DONE, OFF_EPOCH, OFF_N, OFF_PC, OFF_RES, OFF_V, OFF_Z,
   STATE_AREA_BYTES, dispatchOffset,
 } from '../state-area.ts';
-import { BLOCK_ID_BITS, MAX_BATCH, MAX_MODULES, compileBatch, compileDispatcher, newRunGlobals, newRunTable, type FuncTable, type BatchBlock, type RunFn } from './module.ts';
+import { BLOCK_ID_BITS, MAX_BATCH, MAX_MODULES, compileBatch, compileDispatcher, newRunTable, type FuncTable, type BatchBlock, type RunFn } from './module.ts';
 import type { CodePages } from './code-pages.ts';
 import { tuneWasmTiering } from './v8-tiering.ts';
 
@@ -128,9 +128,9 @@ export class Translator {
 
   constructor(private readonly cpu: Cpu, private readonly code: CodePages, options: TranslatorOptions = {}) {
     tuneWasmTiering();
-    // 16: on the Debian boot, 64 interpreted 8 M more instructions for 40% fewer blocks
-    // compiled; 8 compiled a third more for 3 M fewer (bench/run.ts, blocks and compileMs).
-    this.threshold = options.threshold ?? 16;
+    // 64: on the Debian boot 16 interpreted 8 M fewer instructions but compiled 70% more
+    // blocks, and the main thread spent more time in all (wasm compiles lazily there).
+    this.threshold = options.threshold ?? 64;
     this.batchSize = Math.min(options.batchSize ?? 64, MAX_BATCH);
     this.maxLen = options.maxBlockLength ?? 64;
     this.maxWait = options.maxWaitBatches ?? 32;
@@ -139,7 +139,7 @@ export class Translator {
     // Guest RAM shares the memory when the state is in its arena (arena.ts): loads and stores then go inline.
     this.layout = { base: cpu.s.base, inline: cpu.mmu.mirrored };
     code.attach(cpu.mmu);
-    this.imports = { mem: cpu.s.memory, ...newRunGlobals(), ...this.helpers() };
+    this.imports = { mem: cpu.s.memory, ...this.helpers() };
     this.m32[OFF_EPOCH >> 2] = this.key;
     this.runTable = newRunTable();
     this.dispatch = compileDispatcher(cpu.s.memory, this.runTable, cpu.s.base);

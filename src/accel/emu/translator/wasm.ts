@@ -8,7 +8,7 @@ export const FUNCREF = 0x70;
 const BLOCK_EMPTY = 0x40;
 
 export const Op = {
-  unreachable: 0x00, block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b, br: 0x0c, brIf: 0x0d,
+  unreachable: 0x00, block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b, br: 0x0c, brIf: 0x0d, brTable: 0x0e,
   return: 0x0f, call: 0x10, callIndirect: 0x11, drop: 0x1a, select: 0x1b,
   localGet: 0x20, localSet: 0x21, localTee: 0x22, globalGet: 0x23, globalSet: 0x24,
   i32Load: 0x28, i64Load: 0x29, i32Load8U: 0x2d, i32Load16U: 0x2f, i32Store: 0x36, i64Store: 0x37, i32Store8: 0x3a, i32Store16: 0x3b,
@@ -106,7 +106,13 @@ export class Bytes {
 
 /** Instruction-level helpers over Bytes for function bodies. */
 export class Code extends Bytes {
-  op(o: number): this { return this.byte(o); }
+  /** Structured-control nesting at this point: if, block and loop open a level, end closes it (branch depths are relative to it). */
+  depth = 0;
+  op(o: number): this {
+    if (o === Op.end) this.depth--;
+    else if (o === Op.if || o === Op.block || o === Op.loop) this.depth++;
+    return this.byte(o);
+  }
   i32(v: number): this { return this.byte(Op.i32Const).s32(v); }
   i64(v: bigint): this { return this.byte(Op.i64Const).s64(v); }
   get(l: number): this { return this.byte(Op.localGet).u32(l); }
@@ -119,10 +125,18 @@ export class Code extends Bytes {
   store64(offset: number): this { return this.byte(Op.i64Store).u32(3).u32(offset); }
   /** A load or store `op` at a computed address, byte alignment (guest accesses may be unaligned). */
   mem(op: number, offset = 0): this { return this.byte(op).u32(0).u32(offset); }
-  ifVoid(): this { return this.byte(Op.if).byte(BLOCK_EMPTY); }
-  ifResult(type: number): this { return this.byte(Op.if).byte(type); }
-  blockVoid(): this { return this.byte(Op.block).byte(BLOCK_EMPTY); }
-  loopVoid(): this { return this.byte(Op.loop).byte(BLOCK_EMPTY); }
+  ifVoid(): this { return this.op(Op.if).byte(BLOCK_EMPTY); }
+  ifResult(type: number): this { return this.op(Op.if).byte(type); }
+  blockVoid(): this { return this.op(Op.block).byte(BLOCK_EMPTY); }
+  loopVoid(): this { return this.op(Op.loop).byte(BLOCK_EMPTY); }
+  /** Branch to the construct opened when the nesting reached `depth` (br's relative index). */
+  brTo(depth: number): this { return this.op(Op.br).u32(this.depth - depth); }
+  /** br_table: index on the stack, one relative target per index, then the default. */
+  brTable(targets: readonly number[], fallback: number): this {
+    this.op(Op.brTable).u32(targets.length);
+    for (const t of targets) this.u32(t);
+    return this.u32(fallback);
+  }
   call(f: number): this { return this.byte(Op.call).u32(f); }
 }
 
