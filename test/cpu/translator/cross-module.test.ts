@@ -1,5 +1,5 @@
-// Each module calls its own blocks through its own table; a jump to a block of another
-// module ends run() with that block's id in OFF_NEXT and the dispatcher continues there.
+// A module's blocks are one function; a jump to a block of another module ends run() with
+// that block's id in OFF_NEXT and the dispatcher continues there.
 // With one or two blocks per module nearly every jump crosses modules. The programs call
 // between hot blocks in loops, leave through an MMIO data abort and a guest alignment fault
 // in blocks reached across modules, and run with budgets down to one instruction, so a
@@ -11,7 +11,7 @@ import { GUEST_EXCEPTION, VM_EXIT } from '../../../src/accel/emu/cpu.ts';
 import { OFF_HOPS, OFF_STARVED } from '../../../src/accel/emu/state-area.ts';
 import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
 import { RAM_BASE } from './harness.ts';
-import { MMIO, ec, expectHvc, guestPair, runToExit, thrownFromTranslated, type GuestPair } from './guest.ts';
+import { MMIO, ec, expectHvc, guestPair, runToExit, runToExitAsync, thrownFromTranslated, type GuestPair } from './guest.ts';
 
 const DATA = RAM_BASE + 0x40_0000;
 
@@ -115,6 +115,31 @@ describe('translation tier: blocks in different modules', function () {
     // Each start-over drops 3 modules: more than 6 compiled means at least two of them.
     expect(stats.modules, 'modules compiled').to.be.greaterThan(6);
     expect(stats.translatedInstructions, 'instructions run translated').to.be.greaterThan(0);
+  });
+
+  it('modules compiled in the background: blocks run interpreted until theirs is installed, then translated', async () => {
+    const p = guestPair(code, { translator: { threshold: 1, batchSize: 2, background: true } });
+    const stats = p.b.tier!.stats;
+    // Without a turn of the event loop no module can be ready: everything so far was interpreted.
+    p.b.cpu.runBatch(200); p.a.cpu.runBatch(200);
+    expect(stats.modules, 'modules installed before the event loop turned').to.equal(0);
+    expect(stats.translatedInstructions).to.equal(0);
+    expectHvc(await runToExitAsync(p, 50), 1);
+    expect(p.b.cpu.s.x[2], 'x1').to.equal(600);
+    expect(stats.modules, 'modules installed').to.be.greaterThan(0);
+    expect(stats.translatedInstructions / p.b.cpu.instructionsRetired, 'share translated').to.be.greaterThan(0.5);
+  });
+
+  it('a module still compiling when the tier starts over is discarded, and the program runs as interpreted', async () => {
+    const p = guestPair(code, { translator: { threshold: 1, batchSize: 1, maxModules: 1, background: true } });
+    // Every block head queues a module; with room for one, each second one starts over
+    // while the first is still compiling (no turn of the event loop yet).
+    p.a.cpu.runBatch(40); p.b.cpu.runBatch(40);
+    await new Promise((r) => setTimeout(r, 300));
+    const stats = p.b.tier!.stats;
+    expect(stats.discardedModules, 'modules compiled for an earlier start-over').to.be.greaterThan(0);
+    expectHvc(await runToExitAsync(p, 7), 1);
+    expect(p.b.cpu.s.x[2], 'x1').to.equal(600);
   });
 
   it('a continuation with less budget than its block leaves run() with 0 and the interpreter goes on', () => {

@@ -104,6 +104,18 @@ export function runToExit(p: GuestPair, budget = 1000, maxInstructions = 2_000_0
   throw new Error(`no exit within ${maxInstructions} instructions`);
 }
 
+/** runToExit, letting the event loop turn after every batch (modules compiled in the background are installed then). */
+export async function runToExitAsync(p: GuestPair, budget = 1000, maxInstructions = 2_000_000): Promise<PendingExit> {
+  for (let total = 0; total < maxInstructions; total += budget) {
+    const ea = p.a.cpu.runBatch(budget);
+    const eb = p.b.cpu.runBatch(budget);
+    compare(p, ea, eb, `after ${p.a.cpu.instructionsRetired} instructions (batches of ${budget})`);
+    if (ea !== undefined && ea.reason !== 2) return ea;
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  throw new Error(`no exit within ${maxInstructions} instructions`);
+}
+
 export const ec = (exit: PendingExit): number => (exit.syndrome >>> 26) & 0x3f;
 export const hvcImm = (exit: PendingExit): number => (ec(exit) === 0x16 ? exit.syndrome & 0xffff : -1);
 

@@ -90,16 +90,6 @@ export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number, layo
   });
 }
 
-/** Compile and instantiate the batch as module `moduleNo` (its blocks are marked compiled); its run(), for the table of runs. */
-export function compileBatch(blocks: readonly BatchBlock[], moduleNo: number, imports: Record<string, unknown>, layout?: StateLayout): RunFn {
-  const bin = buildBatch(blocks, moduleNo, layout);
-  const module = new WebAssembly.Module(bin.buffer as ArrayBuffer); // bin owns its whole buffer
-  const instance = new WebAssembly.Instance(module, { e: imports } as never);
-  const run = instance.exports.run as RunFn;
-  for (const b of blocks) b.compiled = true;
-  return run;
-}
-
 /** Modules a vCPU may hold before it translates everything anew: the size of the table of runs. */
 export const MAX_MODULES = 4096;
 

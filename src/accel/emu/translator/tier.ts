@@ -18,7 +18,7 @@ import {
   DISPATCH_SIZE, OFF_C, OFF_CUR, OFF_DISPATCH, OFF_DISPATCHED, OFF_DONE, OFF_EPOCH, OFF_N, OFF_PC, OFF_RES, OFF_V, OFF_Z,
   STATE_AREA_BYTES, dispatchOffset,
 } from '../state-area.ts';
-import { BLOCK_ID_BITS, MAX_BATCH, MAX_MODULES, compileBatch, compileDispatcher, newRunTable, type FuncTable, type BatchBlock, type RunFn } from './module.ts';
+import { BLOCK_ID_BITS, MAX_BATCH, MAX_MODULES, buildBatch, compileDispatcher, newRunTable, type FuncTable, type BatchBlock, type RunFn } from './module.ts';
 import type { CodePages } from './code-pages.ts';
 import { tuneWasmTiering } from './v8-tiering.ts';
 
@@ -33,6 +33,12 @@ export interface TranslatorOptions {
   maxBlockLength?: number;
   /** Modules before everything is translated anew (at most MAX_MODULES, the table of runs' size). */
   maxModules?: number;
+  /**
+   * Compile modules off the vCPU's thread: their blocks stay interpreted until the module is
+   * ready, installed between two batches. Off by default: on the Debian boot it cost more
+   * main-thread time than it saved (translation came later, so more was interpreted).
+   */
+  background?: boolean;
 }
 
 const PAGE = 4096;
@@ -44,6 +50,10 @@ const TICK = 1024;
 const MAX_ENTRIES = 1 << 16;
 /** Regimes remembered per epoch (processes' page tables, KPTI's two TTBR1 values per process). */
 const MAX_REGIMES = 1024;
+
+/** WebAssembly.compile (the TypeScript lib in use does not declare it). */
+const compileAsync = (bytes: ArrayBuffer): Promise<WebAssembly.Module> =>
+  (WebAssembly as unknown as { compile(b: ArrayBuffer): Promise<WebAssembly.Module> }).compile(bytes);
 
 /** NZCV: translated code keeps them in the state memory, the interpreter in CpuState. */
 function flagsToState(m32: Int32Array, s: CpuState): void {
@@ -57,6 +67,8 @@ function flagsToMemory(m32: Int32Array, s: CpuState): void {
 export class Block implements BatchBlock {
   valid = true;
   compiled = false;
+  /** Its module is being compiled in the background. */
+  compiling = false;
   index = 0;
   constructor(readonly lo: number, readonly hi: number, readonly pa: number, readonly va: bigint, readonly words: Uint32Array) {}
   get len(): number { return this.words.length; }
@@ -77,6 +89,8 @@ interface Entry {
 export interface TranslatorStats {
   blocks: number;
   modules: number;
+  /** Modules compiled in the background for an earlier start-over, so never installed. */
+  discardedModules: number;
   compileMs: number;
   translatedInstructions: number;
 }
@@ -98,6 +112,9 @@ export class Translator {
   private readonly maxModules: number;
   private readonly imports: Record<string, unknown>;
   private failed = false;
+  private readonly background: boolean;
+  /** Start-overs so far: a module compiled for an earlier one is not installed. */
+  private era = 0;
   /** Modules compiled since the last start-over; the next one's number (the high bits of its block ids). */
   private modules = 0;
   /** table[moduleNo] = that module's run(), for the dispatcher. */
@@ -124,7 +141,7 @@ export class Translator {
    * find their dispatch entries still valid.
    */
   private readonly regimes = new Map<string, number>();
-  readonly stats: TranslatorStats = { blocks: 0, modules: 0, compileMs: 0, translatedInstructions: 0 };
+  readonly stats: TranslatorStats = { blocks: 0, modules: 0, discardedModules: 0, compileMs: 0, translatedInstructions: 0 };
 
   constructor(private readonly cpu: Cpu, private readonly code: CodePages, options: TranslatorOptions = {}) {
     tuneWasmTiering();
@@ -135,6 +152,7 @@ export class Translator {
     this.maxLen = options.maxBlockLength ?? 64;
     this.maxWait = options.maxWaitBatches ?? 32;
     this.maxModules = Math.min(options.maxModules ?? MAX_MODULES, MAX_MODULES);
+    this.background = options.background ?? false;
     this.m32 = new Int32Array(cpu.s.buffer, cpu.s.base, STATE_AREA_BYTES >> 2);
     // Guest RAM shares the memory when the state is in its arena (arena.ts): loads and stores then go inline.
     this.layout = { base: cpu.s.base, inline: cpu.mmu.mirrored };
@@ -263,7 +281,7 @@ export class Translator {
     if (pa < 0) return false;
     const e = this.entry(lo, hi, pa);
     if (e.block === undefined || e.block === null || !e.block.valid) this.decode(e);
-    this.flush();
+    this.flush(true);
     return e.block !== undefined && e.block !== null && e.block.valid && e.block.compiled;
   }
 
@@ -276,7 +294,7 @@ export class Translator {
     if (b !== undefined && b !== null) {
       if (b.valid) {
         if (b.compiled) return b;
-        if (++this.queuedVisits >= QUEUED_VISITS_BEFORE_COMPILE) this.flush();
+        if (!b.compiling && ++this.queuedVisits >= QUEUED_VISITS_BEFORE_COMPILE) this.flush();
         return b.compiled ? b : undefined;
       }
       e.block = undefined; // its page was written: translate again when hot
@@ -318,8 +336,12 @@ export class Translator {
     if (this.queue.length >= this.batchSize) this.flush();
   }
 
-  /** Compile the queued blocks into one module. */
-  flush(): void {
+  /**
+   * Compile the queued blocks into one module: in the background (WebAssembly.compile, V8's
+   * worker threads; the blocks stay interpreted until it is ready and installed between two
+   * batches) unless `now` or the tier compiles in the foreground.
+   */
+  flush(now = !this.background): void {
     const blocks = this.queue.filter((b) => b.valid);
     this.queue = [];
     this.waited = 0;
@@ -327,28 +349,58 @@ export class Translator {
     if (blocks.length === 0) return;
     const t0 = performance.now();
     if (this.modules >= this.maxModules) {
-      // Start over: old modules hold ids as constants; dropping every translation makes them unreachable.
+      // Start over: old modules hold ids as constants; dropping every translation makes them
+      // unreachable, and modules still compiling are dropped when they are ready.
       this.code.invalidateAll();
       this.entries.clear();
       for (let i = 0; i < this.modules; i++) this.runTable.set(i, null);
       this.modules = 0;
+      this.era++;
       return;
     }
-    const moduleNo = this.modules;
+    const moduleNo = this.modules++;
     blocks.forEach((b, i) => { b.index = (moduleNo << BLOCK_ID_BITS) | i; });
     try {
-      const run = compileBatch(blocks, moduleNo, this.imports, this.layout);
-      this.runTable.set(moduleNo, run);
-      this.modules++;
-      this.stats.blocks += blocks.length;
-      this.stats.modules++;
+      const bin = buildBatch(blocks, moduleNo, this.layout);
+      if (now) this.install(new WebAssembly.Module(bin.buffer as ArrayBuffer), blocks, moduleNo); // bin owns its whole buffer
+      else {
+        for (const b of blocks) b.compiling = true;
+        const era = this.era;
+        compileAsync(bin.buffer as ArrayBuffer).then(
+          (module) => {
+            if (era === this.era && !this.failed) this.install(module, blocks, moduleNo);
+            else this.stats.discardedModules++; // its number may belong to a newer module now
+          },
+          (err: unknown) => this.fail(blocks, err),
+        );
+      }
     } catch (err) {
-      // A bug in the translator: keep running on the interpreter.
-      process.stderr.write(`nodevisor: translator: compiling ${blocks.length} blocks failed, interpreting from now on: ${(err as Error).message}\n`);
-      this.failed = true;
-      for (const b of blocks) b.valid = false;
+      this.fail(blocks, err);
     }
     this.stats.compileMs += performance.now() - t0;
+  }
+
+  /** Instantiate a compiled batch: its run() goes into the table of runs, and its blocks may be entered. */
+  private install(module: WebAssembly.Module, blocks: readonly Block[], moduleNo: number): void {
+    const t0 = performance.now();
+    try {
+      const instance = new WebAssembly.Instance(module, { e: this.imports } as never);
+      this.runTable.set(moduleNo, instance.exports.run);
+    } catch (err) {
+      this.fail(blocks, err);
+      return;
+    }
+    for (const b of blocks) { b.compiled = true; b.compiling = false; }
+    this.stats.blocks += blocks.length;
+    this.stats.modules++;
+    this.stats.compileMs += performance.now() - t0;
+  }
+
+  /** A bug in the translator: keep running on the interpreter. */
+  private fail(blocks: readonly Block[], err: unknown): void {
+    process.stderr.write(`nodevisor: translator: compiling ${blocks.length} blocks failed, interpreting from now on: ${(err as Error).message}\n`);
+    this.failed = true;
+    for (const b of blocks) b.valid = false;
   }
 
   // ---- the batch loop ----
