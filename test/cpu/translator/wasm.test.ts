@@ -1,5 +1,6 @@
 // The WebAssembly binary writer: LEB128 encodings against a BigInt reference, and a small
-// module (imports, table, globals, call_indirect, i64 memory access) that V8 validates and runs.
+// module (imports, table, globals, call_indirect, i64 memory access) that V8 validates and runs,
+// and the nesting depth Code keeps.
 import { expect } from 'chai';
 import { Bytes, Code, I32, I64, Op, buildModule } from '../../../src/accel/emu/translator/wasm.ts';
 import { Rng } from './harness.ts';
@@ -72,5 +73,16 @@ describe('wasm binary writer', () => {
     expect(go(0)).to.equal(35 + 6 + 1);
     expect(go(0)).to.equal(35 + 6 + 2);
     expect(() => go(1)).to.throw(); // out of table bounds
+  });
+
+  it('Code tracks the nesting depth of if, block and loop (the code generator caches registers only at depth 0)', () => {
+    const c = new Code();
+    c.blockVoid().loopVoid().i32(1).ifResult(I32).i32(2).op(Op.else);
+    expect(c.depth).to.equal(3);
+    c.i32(1).ifVoid().op(Op.end).i32(3).op(Op.end);
+    expect(c.depth).to.equal(2);
+    c.op(Op.drop).op(Op.end).op(Op.end);
+    expect(c.depth).to.equal(0);
+    expect(() => c.op(Op.if), 'an if opened without its block type').to.throw();
   });
 });

@@ -1,6 +1,8 @@
-// A64 -> WebAssembly for one instruction of a straight-line block. Registers are read and
-// written in the CPU state memory (state.ts layout: Xn as a little-endian i64 at 8n, SP in
-// slot 32); NZCV and the block's exit PC live past the register file (layout below).
+// A64 -> WebAssembly for one instruction of a straight-line block. Registers live in the
+// CPU state memory (state.ts layout: Xn as a little-endian i64 at 8n, SP in slot 32); NZCV
+// and the block's exit PC live past the register file (layout below). Within a block they
+// are kept in wasm locals (see "registers" below) and written back before every helper call
+// and every exit.
 // Canonical encodings of the common integer instructions are translated; other data
 // processing, FP/SIMD and load/store instructions call the interpreter for that one
 // instruction; branches and system instructions not handled here return false and end the
@@ -36,7 +38,9 @@ export const HELPER_TYPES = [0, 0, 0, 1, 2, 2, 2, 3, 5, 6];
 export const MRS_DAIF = sysRegId(3, 3, 4, 2, 1);
 export const FAST_MRS = new Set([SysReg.SP_EL0, SysReg.TPIDR_EL1, SysReg.TPIDR_EL0, SysReg.TPIDRRO_EL0, MRS_DAIF]);
 // A module's blocks are one function, run(slot, budget) (module.ts): its params, then the
-// blocks' scratch locals (six i64, four i32), then the run's own.
+// blocks' scratch locals (six i64, four i32), the run's own, then the cached guest state: one
+// i64 per register slot (X0..X30, slot 31 unused: XZR is never stored, SP in 32) and one i32
+// per flag.
 /** Params: the slot of the block to run next (a block id on entry), the instructions the run may retire. */
 export const P_SLOT = 0, P_BUDGET = 1;
 const L0 = 2, L1 = 3, L2 = 4, L3 = 5, L4 = 6;
@@ -45,13 +49,20 @@ const U0 = 8, U1 = 9;
 const A_LO = 10, A_SLOT = 11;
 /** Instructions retired so far in this run; a block id being followed. */
 const R_DONE = 12, R_NEXT = 13;
+const REG_LOCALS = 14, FLAG_LOCALS = REG_LOCALS + 33;
+/** The run function's declared locals (after the params). */
+export const RUN_LOCALS: [number, number][] = [[6, I64], [6, I32], [33, I64], [4, I32]];
 /** Low bits of a block id: its slot in its module (so at most 1 << BLOCK_ID_BITS blocks per module). */
 export const BLOCK_ID_BITS = 8;
 export const MAX_BATCH = 1 << BLOCK_ID_BITS;
-/** The run function's declared locals (after the params). */
-export const RUN_LOCALS: [number, number][] = [[6, I64], [6, I32]];
 /** Nesting at which run() opens the loop every jump to a block of the module goes back to. */
 export const LOOP_DEPTH = 2;
+
+/** Guest state cells: register slots 0..32, then N, Z, C, V. */
+const CELLS = 37, FLAG_CELL = 33;
+const flagCell = (off: number): number => FLAG_CELL + ((off - OFF_N) >> 2);
+/** A cell's state in the code emitted so far: memory only; local equal to memory; local newer than memory. */
+const UNCACHED = 0, CLEAN = 1, DIRTY = 2;
 
 const ISV = 1 << 24;
 const M64 = (1n << 64n) - 1n;
@@ -70,35 +81,90 @@ export class BlockGen {
   /** The state area's offset in the memory (added to every state access's memarg offset). */
   private readonly sb: number;
   private readonly inline: boolean;
+  /** Per cell (register slot or flag): UNCACHED, CLEAN or DIRTY at the current position. */
+  private readonly cells = new Uint8Array(CELLS);
+  /** The nesting where the block's code starts (run() puts each block inside its labels). */
+  private readonly baseDepth: number;
   constructor(readonly c: Code, readonly va: bigint, readonly ctx: BlockContext, layout: StateLayout = { base: 0, inline: false }) {
     this.sb = layout.base;
     this.inline = layout.inline;
+    this.baseDepth = c.depth;
   }
+
+  /** Whether code emitted here runs on every path through the block from this point (no if around it). */
+  private top(): boolean { return this.c.depth === this.baseDepth; }
 
   get pc(): bigint { return (this.va + 4n * BigInt(this.k)) & M64; }
 
   // ---- registers ----
+  // A register slot or flag (a cell) is loaded into its local at its first read and written
+  // only to the local, then stored back (flush) before every helper call and exit. Caching
+  // starts and writes skip memory only at the block's own nesting (top()), where the code runs on every path
+  // that reaches what follows; inside an if, an uncached cell is read from memory and a
+  // write goes to memory (and to the local when cached), so both stay right on either path.
+
+  private cellLocal(i: number): number { return i < FLAG_CELL ? REG_LOCALS + i : FLAG_LOCALS + i - FLAG_CELL; }
+  private cellOffset(i: number): number { return this.sb + (i < FLAG_CELL ? i * 8 : OFF_N + 4 * (i - FLAG_CELL)); }
+  private loadCell(i: number): void { if (i < FLAG_CELL) this.c.load64(this.cellOffset(i)); else this.c.load32(this.cellOffset(i)); }
+  private storeCell(i: number): void { if (i < FLAG_CELL) this.c.store64(this.cellOffset(i)); else this.c.store32(this.cellOffset(i)); }
+  /** Push cell i (i64 for a register, i32 for a flag). */
+  private read(i: number): void {
+    const c = this.c;
+    if (this.cells[i] !== UNCACHED) { c.get(this.cellLocal(i)); return; }
+    c.i32(0); this.loadCell(i);
+    if (this.top()) { c.tee(this.cellLocal(i)); this.cells[i] = CLEAN; }
+  }
+  /** Cell i = value; `value` must only read state. */
+  private write(i: number, value: () => void): void {
+    const c = this.c;
+    if (this.top()) { value(); c.set(this.cellLocal(i)); this.cells[i] = DIRTY; return; }
+    c.i32(0); value();
+    if (this.cells[i] !== UNCACHED) c.tee(this.cellLocal(i));
+    this.storeCell(i);
+  }
+  /**
+   * Store the cells newer in their locals than in memory, so a helper or the code after an
+   * exit sees the guest state. Inside an if the marks stay: the other path did not store.
+   */
+  private flush(): void {
+    const c = this.c;
+    for (let i = 0; i < CELLS; i++) {
+      if (this.cells[i] !== DIRTY) continue;
+      c.i32(0).get(this.cellLocal(i)); this.storeCell(i);
+      if (this.top()) this.cells[i] = CLEAN;
+    }
+  }
+  /** After a helper that may have changed these cells in memory (flushed before it): read them from memory again. */
+  private forget(first: number, end: number): void {
+    if (!this.top()) throw new Error('cached state dropped inside a branch');
+    for (let i = first; i < end; i++) this.cells[i] = UNCACHED;
+  }
+
   /** Xn (31 = XZR) as i64. */
-  x(n: number): void { if (n === 31) this.c.i64(0n); else this.c.i32(0).load64(this.sb + n * 8); }
+  x(n: number): void { if (n === 31) this.c.i64(0n); else this.read(n); }
   /** Xn (31 = SP) as i64. */
-  xsp(n: number): void { this.c.i32(0).load64(this.sb + (n === 31 ? 32 : n) * 8); }
+  xsp(n: number): void { this.read(n === 31 ? 32 : n); }
   /** Wn (31 = WZR) as i32. */
-  w(n: number): void { if (n === 31) this.c.i32(0); else this.c.i32(0).load32(this.sb + n * 8); }
-  wsp(n: number): void { this.c.i32(0).load32(this.sb + (n === 31 ? 32 : n) * 8); }
+  w(n: number): void { if (n === 31) this.c.i32(0); else this.word(n); }
+  wsp(n: number): void { this.word(n === 31 ? 32 : n); }
+  /** The low word of register slot i as i32. */
+  private word(i: number): void {
+    const c = this.c;
+    if (this.cells[i] === UNCACHED && !this.top()) { c.i32(0).load32(this.sb + i * 8); return; }
+    this.read(i); c.op(Op.i32WrapI64);
+  }
   /** Xn = value (31 = XZR: discarded); `value` must only read state. */
   setX(n: number, value: () => void): void {
     if (n === 31) return;
-    this.c.i32(0); value(); this.c.store64(this.sb + n * 8);
+    this.write(n, value);
   }
   /** Xn = value (31 = SP). */
-  setXsp(n: number, value: () => void): void {
-    this.c.i32(0); value(); this.c.store64(this.sb + (n === 31 ? 32 : n) * 8);
-  }
+  setXsp(n: number, value: () => void): void { this.write(n === 31 ? 32 : n, value); }
   /** Wn = 32-bit value, upper half zeroed. */
   setW(n: number, value: () => void): void { this.setX(n, () => { value(); this.c.op(Op.i64ExtendI32U); }); }
   setWsp(n: number, value: () => void): void { this.setXsp(n, () => { value(); this.c.op(Op.i64ExtendI32U); }); }
-  flag(off: number): void { this.c.i32(0).load32(this.sb + off); }
-  setFlag(off: number, value: () => void): void { this.c.i32(0); value(); this.c.store32(this.sb + off); }
+  flag(off: number): void { this.read(flagCell(off)); }
+  setFlag(off: number, value: () => void): void { this.write(flagCell(off), value); }
   setFlagsConst(nzcv: number): void {
     this.setFlag(OFF_N, () => this.c.i32((nzcv >>> 3) & 1));
     this.setFlag(OFF_Z, () => this.c.i32((nzcv >>> 2) & 1));
@@ -147,6 +213,7 @@ export class BlockGen {
    */
   private goTo(va: bigint): void {
     const c = this.c;
+    this.flush();
     const direct = this.ctx.chain(va);
     if (direct >= 0) { c.i32(direct).set(P_SLOT).brTo(LOOP_DEPTH); return; }
     this.storePc(va);
@@ -160,6 +227,7 @@ export class BlockGen {
   entry(len: number): void {
     const c = this.c;
     c.get(P_BUDGET).get(R_DONE).op(Op.i32Sub).i32(len).op(Op.i32LtS).ifVoid();
+    this.flush(); // nothing is cached yet; kept so that every exit flushes
     this.storePc(this.va); this.leaveToBatchLoop();
     c.op(Op.end);
   }
@@ -175,6 +243,7 @@ export class BlockGen {
   private branchIf(target: bigint): void {
     const c = this.c;
     this.retire();
+    this.flush(); // both exits store the same cells: once here instead of in each
     c.ifVoid();
     this.goTo(target & M64);
     c.op(Op.end);
@@ -183,6 +252,7 @@ export class BlockGen {
   private branchReg(): void { // target in L3
     const c = this.c;
     this.retire();
+    this.flush();
     c.i32(0).get(L3).store64(this.sb + OFF_PC);
     // U1 = the dispatch entry's offset from OFF_DISPATCH
     c.get(L3).op(Op.i32WrapI64).i32(2).op(Op.i32ShrU).i32(DISPATCH_SIZE - 1).op(Op.i32And).i32(4).op(Op.i32Shl).set(U1);
@@ -195,6 +265,7 @@ export class BlockGen {
   // ---- helper calls ----
   private beforeCall(): void {
     const c = this.c;
+    this.flush();
     c.i32(0).i64(this.pc).store64(this.sb + OFF_CUR);
     c.i32(0).get(R_DONE).i32(this.k + 1).op(Op.i32Add).store32(this.sb + OFF_DONE);
   }
@@ -268,6 +339,7 @@ export class BlockGen {
   private interpret(insn: number): 'next' {
     this.beforeCall();
     this.c.i32(insn).call(F_INTERP);
+    this.forget(0, CELLS); // any register and NZCV
     this.exitIfCodeWritten();
     return 'next';
   }
@@ -289,6 +361,7 @@ export class BlockGen {
       if (!FAST_MRS.has(0x8000 | ((insn >>> 5) & 0x7fff))) return this.interpret(insn);
       this.beforeCall(); // the helper falls back to the interpreter where the access traps
       this.c.i32(insn).call(F_MRS);
+      this.forget(insn & 31, (insn & 31) + 1); // Xt (XZR: slot 31 is never cached)
       return 'next';
     }
     if (op0 >= 2) return this.interpretThenLeave(insn); // MSR (register)
@@ -317,7 +390,9 @@ export class BlockGen {
     const c = this.c;
     this.beforeCall();
     c.i32(insn).call(F_INTERP).op(Op.drop);
+    this.forget(0, CELLS);
     this.retire();
+    this.flush(); // nothing left to store: every exit flushes
     this.storePc((this.pc + 4n) & M64);
     this.leaveToBatchLoop();
     return 'end';
@@ -328,6 +403,7 @@ export class BlockGen {
     const c = this.c;
     c.ifVoid();
     this.retire();
+    this.flush();
     this.storePc((this.pc + 4n) & M64);
     this.leaveToBatchLoop();
     c.op(Op.end);

@@ -106,11 +106,15 @@ export class Bytes {
 
 /** Instruction-level helpers over Bytes for function bodies. */
 export class Code extends Bytes {
-  /** Structured-control nesting at this point: if, block and loop open a level, end closes it (branch depths are relative to it). */
+  /**
+   * Structured-control nesting at the current position (if/block/loop open one level, end
+   * closes it): code at depth 0 runs on every path that reaches it, which the code generator's
+   * register caching relies on. Every opcode goes through op() or the block openers below.
+   */
   depth = 0;
   op(o: number): this {
     if (o === Op.end) this.depth--;
-    else if (o === Op.if || o === Op.block || o === Op.loop) this.depth++;
+    else if (o === Op.if || o === Op.block || o === Op.loop) throw new Error('open blocks with ifVoid, ifResult, blockVoid or loopVoid');
     return this.byte(o);
   }
   i32(v: number): this { return this.byte(Op.i32Const).s32(v); }
@@ -125,10 +129,10 @@ export class Code extends Bytes {
   store64(offset: number): this { return this.byte(Op.i64Store).u32(3).u32(offset); }
   /** A load or store `op` at a computed address, byte alignment (guest accesses may be unaligned). */
   mem(op: number, offset = 0): this { return this.byte(op).u32(0).u32(offset); }
-  ifVoid(): this { return this.op(Op.if).byte(BLOCK_EMPTY); }
-  ifResult(type: number): this { return this.op(Op.if).byte(type); }
-  blockVoid(): this { return this.op(Op.block).byte(BLOCK_EMPTY); }
-  loopVoid(): this { return this.op(Op.loop).byte(BLOCK_EMPTY); }
+  ifVoid(): this { this.depth++; return this.byte(Op.if).byte(BLOCK_EMPTY); }
+  ifResult(type: number): this { this.depth++; return this.byte(Op.if).byte(type); }
+  blockVoid(): this { this.depth++; return this.byte(Op.block).byte(BLOCK_EMPTY); }
+  loopVoid(): this { this.depth++; return this.byte(Op.loop).byte(BLOCK_EMPTY); }
   /** Branch to the construct opened when the nesting reached `depth` (br's relative index). */
   brTo(depth: number): this { return this.op(Op.br).u32(this.depth - depth); }
   /** br_table: index on the stack, one relative target per index, then the default. */
