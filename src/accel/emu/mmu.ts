@@ -17,9 +17,17 @@ export const ACC_EXEC = 2;
 const P_R1 = 1, P_W1 = 2, P_X1 = 4, P_R0 = 8, P_W0 = 16, P_X0 = 32;
 /** The TLB slot of a 4K virtual page (VA[31:12] = page, VA[63:32] = hi). */
 const slotOf = (page: number, hi: number): number => (page ^ (hi & 0xfff) ^ (hi >>> 20)) & (TLB_SLOTS - 1);
-/** Key of a remembered code page: page + hi * 2^20, exact in a double. */
-const codePageKey = (page: number, hi: number): number => page + (hi >>> 0) * 0x100000;
 const TWO32 = 4294967296;
+/**
+ * Index of the leaf of 2^shift bytes holding the 4K page (page = VA[31:12], hi = VA[63:32]):
+ * VA[47:shift] with VA[55] above it. Every VA a walk translates has VA[55:48] all equal to
+ * VA[55] (inputs are at most 48 bits), and a TLBI's VA has no tag, so this names the leaf
+ * exactly; below 2^37, so `index * 64 + shift` is exact too.
+ */
+const leafIndex = (page: number, hi: number, shift: number): number =>
+  Math.floor((((hi >>> 23) & 1) * 0x10_0000_0000 + (hi & 0xffff) * 0x10_0000 + page) * LEAF_SCALE[shift]);
+/** 2^(12 - shift), by shift. */
+const LEAF_SCALE = Float64Array.from({ length: 64 }, (_, s) => 2 ** (12 - s));
 
 const FSC_TRANSLATION = 0x04;
 const FSC_ACCESS_FLAG = 0x08;
@@ -52,13 +60,23 @@ export class Mmu implements VirtualMemory {
    */
   private readonly codeSlot = new Uint8Array(TLB_SLOTS);
   /**
-   * Vouched-for pages whose slots another page evicted (key: page + hi * 2^20). Their
-   * translations are still architecturally valid, so eviction need not move the epoch; a
-   * TLBI that reaches one does.
+   * Leaves of vouched-for pages whose slots another page evicted (key: leafIndex * 64 +
+   * shift). Their translations are still architecturally valid, so eviction need not move the
+   * epoch; a TLBI that reaches the leaf does.
    */
   private readonly evictedCode = new Set<number>();
-  /** log2 of the largest leaf (page or block) filled since the TLB was last emptied: what a TLBI by VA must cover. */
-  private maxLeafShift = 12;
+  // Every filled slot is a 4K slice of a leaf of 2^leafShift bytes (0: slot empty). Slots of
+  // leaves above 4K are linked per leaf (leafNext/leafPrev, -1 ends; leafIdx the leaf's index),
+  // the list's head in leafHeads[shift] under that index, so a TLBI by VA finds a block's
+  // cached slices without trying each of its 4K pages. Each slot is in at most one list and
+  // empty lists are deleted, so there are never more than TLB_SLOTS.
+  private readonly leafShift = new Uint8Array(TLB_SLOTS);
+  private readonly leafIdx = new Float64Array(TLB_SLOTS);
+  private readonly leafNext = new Int32Array(TLB_SLOTS);
+  private readonly leafPrev = new Int32Array(TLB_SLOTS);
+  private readonly leafHeads: (Map<number, number> | undefined)[] = [];
+  /** Leaf sizes (log2) above 4K filled since the TLB was last emptied: those a TLBI by VA must look up. */
+  private largeShifts: number[] = [];
   /** A slot was filled for a tagged address (TBI): such tags are not in a TLBI's VA, so TLBIs flush everything. */
   private taggedFill = false;
   /** The mapping and TLB slot of the last fast() hit. */
@@ -120,7 +138,9 @@ export class Mmu implements VirtualMemory {
     this.mirror?.clear();
     this.codeSlot.fill(0);
     this.evictedCode.clear();
-    this.maxLeafShift = 12;
+    this.leafShift.fill(0);
+    for (const s of this.largeShifts) this.leafHeads[s]!.clear();
+    this.largeShifts = [];
     this.taggedFill = false;
     this.fTag = -1; this.epoch++;
   }
@@ -128,26 +148,70 @@ export class Mmu implements VirtualMemory {
   /**
    * TLBI by VA (VAE1, VALE1, VAAE1, VAALE1 and their broadcast forms; Xt holds VA[55:12]):
    * drop every slot of the leaf that holds the VA, in all ASIDs (more than the architecture
-   * asks, never less). Slots are 4K slices of their leaf, so a block's other slices go too.
+   * asks, never less). Slots are 4K slices of their leaf, so a block's other slices go too:
+   * the VA's own slot, then the list of each leaf above 4K that holds the VA.
    */
   flushTlbVa(xlo: number, xhi: number): void {
-    if (this.maxLeafShift > 21 || this.taggedFill) { this.flushTlb(); return; }
+    if (this.taggedFill) { this.flushTlb(); return; }
     const hi = (((xlo >>> 20) & 0xfff) | ((xhi & 0xfff) << 12) | ((xhi & 0x800) !== 0 ? 0xff000000 : 0)) | 0;
-    const pages = 1 << (this.maxLeafShift - 12);
-    const first = (xlo & 0xfffff) & ~(pages - 1);
+    const page = xlo & 0xfffff;
     let code = false;
-    for (let k = 0; k < pages; k++) {
-      const page = first + k;
-      const i = slotOf(page, hi);
-      if (this.tagLo[i] === page && this.tagHi[i] === hi && this.dropSlot(i)) code = true;
-      if (this.evictedCode.size !== 0 && this.evictedCode.delete(codePageKey(page, hi))) code = true;
+    const i = slotOf(page, hi);
+    if (this.tagLo[i] === page && this.tagHi[i] === hi && this.dropSlot(i)) code = true;
+    const shifts = this.largeShifts;
+    for (let k = 0; k < shifts.length; k++) {
+      const heads = this.leafHeads[shifts[k]]!, index = leafIndex(page, hi, shifts[k]);
+      const head = heads.get(index);
+      if (head === undefined) continue;
+      heads.delete(index);
+      for (let j = head; j !== -1;) {
+        const next = this.leafNext[j];
+        this.leafShift[j] = 0; // unlinked with its whole list
+        if (this.dropSlot(j)) code = true;
+        j = next;
+      }
+    }
+    if (this.evictedCode.size !== 0) {
+      if (this.evictedCode.delete(leafIndex(page, hi, 12) * 64 + 12)) code = true;
+      for (let k = 0; k < shifts.length; k++) {
+        if (this.evictedCode.delete(leafIndex(page, hi, shifts[k]) * 64 + shifts[k])) code = true;
+      }
     }
     this.fTag = -1;
     if (code) this.epoch++;
   }
 
+  /** Slot i, filled, leaves the list of its leaf (if above 4K). */
+  private unlinkLeaf(i: number): void {
+    const shift = this.leafShift[i];
+    this.leafShift[i] = 0;
+    if (shift <= 12) return;
+    const next = this.leafNext[i], prev = this.leafPrev[i];
+    if (next !== -1) this.leafPrev[next] = prev;
+    if (prev !== -1) this.leafNext[prev] = next;
+    else if (next !== -1) this.leafHeads[shift]!.set(this.leafIdx[i], next);
+    else this.leafHeads[shift]!.delete(this.leafIdx[i]);
+  }
+
+  /** Slot i now holds a 4K slice of the leaf of 2^shift bytes holding page/hi. */
+  private linkLeaf(i: number, page: number, hi: number, shift: number): void {
+    this.leafShift[i] = shift;
+    if (shift <= 12) return;
+    const index = leafIndex(page, hi, shift);
+    this.leafIdx[i] = index;
+    let heads = this.leafHeads[shift];
+    if (heads === undefined) heads = this.leafHeads[shift] = new Map();
+    if (heads.size === 0 && !this.largeShifts.includes(shift)) this.largeShifts.push(shift);
+    const head = heads.get(index);
+    this.leafPrev[i] = -1;
+    if (head === undefined) this.leafNext[i] = -1;
+    else { this.leafNext[i] = head; this.leafPrev[head] = i; }
+    heads.set(index, i);
+  }
+
   /** Empty slot i; true when the tier had vouched for it (the epoch must then move). */
   private dropSlot(i: number): boolean {
+    if (this.leafShift[i] !== 0) this.unlinkLeaf(i);
     this.tagLo[i] = -1;
     this.mirror?.drop(i);
     if (this.codeSlot[i] === 0) return false;
@@ -159,7 +223,8 @@ export class Mmu implements VirtualMemory {
   private evictCode(slot: number): void {
     this.codeSlot[slot] = 0;
     if (this.evictedCode.size >= 4096) { this.evictedCode.clear(); this.epoch++; }
-    this.evictedCode.add(codePageKey(this.tagLo[slot], this.tagHi[slot]));
+    const shift = this.leafShift[slot];
+    this.evictedCode.add(leafIndex(this.tagLo[slot], this.tagHi[slot], shift) * 64 + shift);
   }
 
   /** TLBI ASIDE1(IS) with Xt[63:48] = asid: drop the non-global slots of that ASID. */
@@ -630,7 +695,8 @@ export class Mmu implements VirtualMemory {
       if (!uxn) perm |= P_X0; // AArch64 EL0 may execute what it cannot read (execute-only: AP[1]=0, UXN=0)
       const nG = (dlo >>> 11) & 1;
       if (this.codeSlot[slot] !== 0) this.evictCode(slot);
-      if (shift > this.maxLeafShift) this.maxLeafShift = shift;
+      if (this.leafShift[slot] !== 0) this.unlinkLeaf(slot);
+      this.linkLeaf(slot, lo >>> 12, hi, shift);
       if (topHi !== hi) this.taggedFill = true;
       this.tagLo[slot] = lo >>> 12;
       this.tagHi[slot] = hi;

@@ -3,7 +3,10 @@
 // between runs), the guest issues a TLBI by VA or by ASID, and its next access must see the
 // new translation: 4K pages, every 4K slice of a 2 MiB or 32 MiB block, 16K and 64K pages,
 // the kernel half, ASIDs of 8 and 16 bits, tagged pointers, a broadcast from another vCPU
-// and code the translation tier had translated.
+// and code the translation tier had translated. A TLBI by VA of a block drops that block's
+// slices and no others (blocks of every size the walker fills, slots another leaf took over,
+// a TLB emptied and filled again): a neighbour whose descriptor changed without a TLBI keeps
+// its old translation, which the architecture allows.
 import { expect } from 'chai';
 import { EmuAccelerator, type EmuOptions } from '../../../src/accel/emu/accelerator.ts';
 import type { EmuVcpu } from '../../../src/accel/emu/vcpu.ts';
@@ -26,6 +29,8 @@ const PAGE_B = RAM + 0x50_0000;
 const PAGE_C = RAM + 0x60_0000;
 const BLOCK_A = RAM + 0x80_0000;
 const BLOCK_B = RAM + 0xa0_0000;
+const BLOCK_C = RAM + 0xc0_0000;
+const BLOCK_D = RAM + 0xe0_0000;
 const DATA_VA = 0x12_3400_0000; // 32 MiB aligned, below 2^42 so every granule here maps it
 const KERNEL_VA = 0xffff_8000_1240_0000n; // TTBR1: VA[55] = 1
 const SCTLR_MMU_ON = 0x30d0_0800n | 1n | (1n << 2n) | (1n << 12n);
@@ -249,6 +254,135 @@ describe('software CPU: TLBI by VA and by ASID', function () {
     await g.destroy();
   });
 
+  // Block X (three slices read) and its neighbour Y (one slice read); then both descriptors
+  // become tables mapping each slice `delta` higher, without a TLBI (the test, between runs).
+  // A TLBI VAE1IS of a slice of X nobody read must drop every cached slice of X, so they walk
+  // the new table, and only those: Y keeps its old translation until a TLBI names it.
+  interface SplitCase { granule: Granule; level: number; va: number; pa: number; slices: number[]; ySlice: number; delta: number }
+  const splitCases: Record<string, SplitCase> = {
+    '4K granule, 2 MiB block': { granule: G4K, level: 2, va: DATA_VA, pa: BLOCK_A, slices: [0x3008, 0x10_0010, 0x1f_f018], ySlice: 0x8_0020, delta: 0x40_0000 },
+    '4K granule, 1 GiB block': { granule: G4K, level: 1, va: 0x12_4000_0000, pa: RAM, slices: [0x30_3008, 0x150_0010, 0x1ff_f018], ySlice: 0x88_0020, delta: 0x200_0000 },
+    '16K granule, 32 MiB block': { granule: G16K, level: 2, va: DATA_VA, pa: RAM, slices: [0x30_3008, 0x150_0010, 0x1ff_f018], ySlice: 0x88_0020, delta: 0x200_0000 },
+    '64K granule, 512 MiB block': { granule: G64K, level: 2, va: 0x12_4000_0000, pa: RAM, slices: [0x30_3008, 0x150_0010, 0x1ff_f018], ySlice: 0x88_0020, delta: 0x200_0000 },
+  };
+  for (const [name, c] of Object.entries(splitCases)) {
+    it(`${name}: TLBI VAE1IS drops every cached slice of the block and none of the next block`, async () => {
+      const g = new Guest(asm(`
+        ldr x10, [x20]
+        ldr x11, [x21]
+        ldr x12, [x22]
+        ldr x13, [x23]
+        hvc #1
+        ${tlbiVa('tlbi vae1is', 'x24')}
+        ldr x14, [x20]
+        ldr x15, [x21]
+        ldr x16, [x22]
+        ldr x17, [x23]
+        hvc #2`), { granule: c.granule });
+      const size = g.user.leafSize(c.level), next = g.user.leafSize(c.level + 1);
+      const atX = g.user.map(c.va, c.pa, 0n, c.level), atY = g.user.map(c.va + size, c.pa, 0n, c.level);
+      /** The table replacing a block: the slices at `offsets` mapped `delta` higher. */
+      const split = (offsets: number[]): bigint => {
+        const table = g.tables.alloc(1 << c.granule.bits);
+        for (const o of offsets) {
+          const index = Math.floor(o / next) % 2 ** (c.granule.bits - 3);
+          g.tables.write(table + index * 8, leafDescriptor(c.pa + o - (o % next) + c.delta, 0n, c.level + 1));
+        }
+        return BigInt(table) | 0b11n;
+      };
+      const newX = split(c.slices), newY = split([c.ySlice]);
+      for (const o of [...c.slices, c.ySlice]) g.mark(c.pa + o, c.pa + o + c.delta);
+      const [v] = await g.start();
+      setRegs(v, {
+        [Reg.X20]: c.va + c.slices[0], [Reg.X21]: c.va + c.slices[1], [Reg.X22]: c.va + c.slices[2],
+        [Reg.X23]: c.va + size + c.ySlice, [Reg.X24]: c.va + size / 2 + 0x5000,
+      });
+      await toHvc(v, 1);
+      c.slices.forEach((o, k) => expect(x(v, 10 + k), `slice +0x${o.toString(16)}`).to.equal(BigInt(c.pa + o)));
+      expect(x(v, 13), 'the next block').to.equal(BigInt(c.pa + c.ySlice));
+      g.tables.write(atX, newX);
+      g.tables.write(atY, newY);
+      await toHvc(v, 2);
+      c.slices.forEach((o, k) => expect(x(v, 14 + k), `slice +0x${o.toString(16)} after the TLBI`).to.equal(BigInt(c.pa + o + c.delta)));
+      expect(x(v, 17), 'the next block, changed without a TLBI: still cached').to.equal(BigInt(c.pa + c.ySlice));
+      await g.destroy();
+    });
+  }
+
+  it('2 MiB block: slices whose TLB slots a slice of another block and a 4K page took over leave the block', async () => {
+    // X's slices at +0x3010 and +0x5018 lose their slots to block Z (16 MiB higher, same slot)
+    // and page P (32 MiB higher); a TLBI of X must then still drop X's other slices, and
+    // neither Z's nor P's entry.
+    const Z = DATA_VA + 0x100_0000, P = DATA_VA + 0x200_5000;
+    const slices = [0x1_0008, 0x3010, 0x5018, 0x1f_f020];
+    const g = new Guest(asm(`
+      ldr x10, [x20]
+      ldr x11, [x21]
+      ldr x12, [x22]
+      ldr x13, [x23]
+      ldr x14, [x25]
+      ldr x15, [x26]
+      hvc #1
+      ${tlbiVa('tlbi vae1is', 'x24')}
+      ldr x6, [x25] // before X's slices take the slots back
+      ldr x7, [x26]
+      ldr x16, [x20]
+      ldr x17, [x21]
+      ldr x18, [x22]
+      ldr x19, [x23]
+      hvc #2`), {});
+    const atX = g.user.map(DATA_VA, BLOCK_A, 0n, 2), atZ = g.user.map(Z, BLOCK_C, 0n, 2), atP = g.user.map(P, PAGE_A);
+    for (const o of slices) g.mark(BLOCK_A + o, BLOCK_B + o);
+    g.mark(BLOCK_C + 0x3010, BLOCK_D + 0x3010, PAGE_A + 0x18, PAGE_B + 0x18);
+    const [v] = await g.start();
+    setRegs(v, {
+      [Reg.X20]: DATA_VA + slices[0], [Reg.X21]: DATA_VA + slices[1], [Reg.X22]: DATA_VA + slices[2], [Reg.X23]: DATA_VA + slices[3],
+      [Reg.X25]: Z + 0x3010, [Reg.X26]: P + 0x18, [Reg.X24]: DATA_VA + 0x8_0000,
+    });
+    await toHvc(v, 1);
+    slices.forEach((o, k) => expect(x(v, 10 + k)).to.equal(BigInt(BLOCK_A + o)));
+    expect(x(v, 14)).to.equal(BigInt(BLOCK_C + 0x3010));
+    expect(x(v, 15)).to.equal(BigInt(PAGE_A + 0x18));
+    g.remap(atX, BLOCK_B, 0n, 2);
+    g.remap(atZ, BLOCK_D, 0n, 2);
+    g.remap(atP, PAGE_B);
+    await toHvc(v, 2);
+    slices.forEach((o, k) => expect(x(v, 16 + k), `slice +0x${o.toString(16)} after the TLBI`).to.equal(BigInt(BLOCK_B + o)));
+    expect(x(v, 6), 'block Z, changed without a TLBI: still cached').to.equal(BigInt(BLOCK_C + 0x3010));
+    expect(x(v, 7), 'page P, changed without a TLBI: still cached').to.equal(BigInt(PAGE_A + 0x18));
+    await g.destroy();
+  });
+
+  for (const flush of ['tlbi vmalle1is', 'tlbi aside1is, x5']) {
+    it(`2 MiB block: slices filled again after ${flush.split(',')[0].toUpperCase()} all go on a TLBI VAE1IS`, async () => {
+      const g = new Guest(asm(`
+        ldr x10, [x20]
+        ldr x11, [x21]
+        ${flush}
+        dsb ish
+        isb
+        ldr x10, [x21]
+        ldr x11, [x20]
+        str x23, [x22]
+        dsb ishst
+        ${tlbiVa('tlbi vae1is', 'x24')}
+        ldr x12, [x21]
+        ldr x13, [x20]
+        hvc #1`), {});
+      const at = g.user.map(DATA_VA, BLOCK_A, NG, 2);
+      const lo = 0x3008, hi = 0x1f_0018;
+      g.mark(BLOCK_A + lo, BLOCK_A + hi, BLOCK_B + lo, BLOCK_B + hi);
+      const [v] = await g.start();
+      setRegs(v, { [Reg.X5]: 0, [Reg.X20]: DATA_VA + lo, [Reg.X21]: DATA_VA + hi, [Reg.X22]: at, [Reg.X23]: leafDescriptor(BLOCK_B, NG, 2), [Reg.X24]: DATA_VA + 0x10_0000 });
+      await toHvc(v, 1);
+      expect(x(v, 10)).to.equal(BigInt(BLOCK_A + hi));
+      expect(x(v, 11)).to.equal(BigInt(BLOCK_A + lo));
+      expect(x(v, 12)).to.equal(BigInt(BLOCK_B + hi));
+      expect(x(v, 13)).to.equal(BigInt(BLOCK_B + lo));
+      await g.destroy();
+    });
+  }
+
   for (const [granule, middle] of [[G16K, 0x2000], [G64K, 0x9000]] as const) {
     it(`${granule.name} page: TLBI VAE1IS of the page base drops the 4K slice at +0x${middle.toString(16)}`, async () => {
       const g = new Guest(asm(`
@@ -394,10 +528,12 @@ describe('software CPU: TLBI by VA and by ASID', function () {
     });
   });
 
-  describe('translation tier: a 4K code page remapped + TLBI + ISB runs the new code at the same VA', () => {
+  describe('translation tier: a code page remapped + TLBI + ISB runs the new code at the same VA', () => {
+    /** The function's VA in a 4K page, and in a 2 MiB block (at +0x4000: not the block's first slice). */
     const FN_VA = 0x12_3500_0000;
-    /** Shares FN_VA's slot in the direct-mapped TLB (same VA[23:12] and VA[63:32]): a load there evicts it. */
-    const EVICT_VA = FN_VA + 0x100_0000;
+    const BLOCK_FN_VA = 0x12_3600_4000;
+    /** Shares the function's slot in the direct-mapped TLB (same VA[23:12] and VA[63:32]): a load there evicts it. */
+    const EVICT_OFFSET = 0x100_0000;
     const calls = (n: number) => `
         mov x2, #30
       ${n}:
@@ -413,30 +549,41 @@ describe('software CPU: TLBI by VA and by ASID', function () {
         tlbi aside1is, x9
         dsb ish
         isb`,
+      // For the block: a slice nobody touched (the whole block's translation goes).
+      'VAE1IS of another slice': tlbiVa('tlbi vae1is', 'x24'),
     };
-    for (const [form, tlbi] of Object.entries(invalidate)) {
+    const cases: [leaf: '4K page' | '2 MiB block', form: keyof typeof invalidate][] = [
+      ['4K page', 'VAE1IS'], ['4K page', 'ASIDE1IS'], ['2 MiB block', 'VAE1IS of another slice'], ['2 MiB block', 'ASIDE1IS'],
+    ];
+    for (const [leaf, form] of cases) {
       for (const evict of [false, true]) {
-        it(`TLBI ${form}${evict ? ', after another page evicted the code page from the TLB' : ''}`, async () => {
+        it(`${leaf}, TLBI ${form}${evict ? ', after another page evicted the code page from the TLB' : ''}`, async () => {
           const code = asm(`
             mov x1, #0
             ${calls(1)}
             ${evict ? 'ldr x7, [x8]' : ''}
             str x23, [x22]
             dsb ishst
-            ${tlbi}
+            ${invalidate[form]}
             ${calls(2)}`);
+          const block = leaf === '2 MiB block';
+          const fn = block ? BLOCK_FN_VA : FN_VA;
+          const [oldPa, newPa] = block ? [BLOCK_A + 0x4000, BLOCK_B + 0x4000] : [PAGE_A, PAGE_B];
           for (const translate of [true, false]) {
             const g = new Guest(code, { accel: { translate: translate ? { threshold: 1, batchSize: 1 } : false } });
-            const at = g.user.map(FN_VA, PAGE_A, NG);
-            g.user.map(EVICT_VA, PAGE_C);
+            const at = block ? g.user.map(fn, BLOCK_A, NG, 2) : g.user.map(fn, PAGE_A, NG);
+            g.user.map(fn + EVICT_OFFSET, PAGE_C);
             const returnImm = (pa: number, imm: number) => {
               g.view.setUint32(pa - RAM, (0xd2800000 | (imm << 5)) >>> 0, true); // movz x0, #imm
               g.view.setUint32(pa - RAM + 4, 0xd65f03c0, true); // ret
             };
-            returnImm(PAGE_A, 1);
-            returnImm(PAGE_B, 7);
+            returnImm(oldPa, 1);
+            returnImm(newPa, 7);
             const [v] = await g.start();
-            setRegs(v, { [Reg.X5]: FN_VA, [Reg.X8]: EVICT_VA, [Reg.X22]: at, [Reg.X23]: leafDescriptor(PAGE_B, NG, 3) });
+            setRegs(v, {
+              [Reg.X5]: fn, [Reg.X8]: fn + EVICT_OFFSET, [Reg.X22]: at, [Reg.X24]: fn - 0x4000 + 0x10_0000,
+              [Reg.X23]: block ? leafDescriptor(BLOCK_B, NG, 2) : leafDescriptor(PAGE_B, NG, 3),
+            });
             await toHvc(v, 1);
             expect(x(v, 1)).to.equal(30n);
             await toHvc(v, 2);
