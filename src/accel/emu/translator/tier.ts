@@ -146,7 +146,7 @@ export class Translator {
   constructor(private readonly cpu: Cpu, private readonly code: CodePages, options: TranslatorOptions = {}) {
     tuneWasmTiering();
     // 64: on the Debian boot 16 interpreted 8 M fewer instructions but compiled 70% more
-    // blocks, and the main thread spent more time in all (wasm compiles lazily there).
+    // blocks, and the main thread spent more time in all (modules compile on it).
     this.threshold = options.threshold ?? 64;
     this.batchSize = Math.min(options.batchSize ?? 64, MAX_BATCH);
     this.maxLen = options.maxBlockLength ?? 64;
@@ -368,8 +368,10 @@ export class Translator {
         const era = this.era;
         compileAsync(bin.buffer as ArrayBuffer).then(
           (module) => {
-            if (era === this.era && !this.failed) this.install(module, blocks, moduleNo);
-            else this.stats.discardedModules++; // its number may belong to a newer module now
+            if (era !== this.era || this.failed) { this.stats.discardedModules++; return; } // its number may belong to a newer module now
+            const t1 = performance.now();
+            this.install(module, blocks, moduleNo);
+            this.stats.compileMs += performance.now() - t1;
           },
           (err: unknown) => this.fail(blocks, err),
         );
@@ -382,7 +384,6 @@ export class Translator {
 
   /** Instantiate a compiled batch: its run() goes into the table of runs, and its blocks may be entered. */
   private install(module: WebAssembly.Module, blocks: readonly Block[], moduleNo: number): void {
-    const t0 = performance.now();
     try {
       const instance = new WebAssembly.Instance(module, { e: this.imports } as never);
       this.runTable.set(moduleNo, instance.exports.run);
@@ -393,7 +394,6 @@ export class Translator {
     for (const b of blocks) { b.compiled = true; b.compiling = false; }
     this.stats.blocks += blocks.length;
     this.stats.modules++;
-    this.stats.compileMs += performance.now() - t0;
   }
 
   /** A bug in the translator: keep running on the interpreter. */
