@@ -5,6 +5,7 @@
 import { CpuState, SLOT_SP, type StateArea } from './state.ts';
 import type { PhysicalMemory } from './physical-memory.ts';
 import { Mmu } from './mmu.ts';
+import { SysRegStore } from './sysreg-store.ts';
 import { step } from './interpreter.ts';
 import { takeIrq, takeFiq } from './system.ts';
 import type { VcpuProfile } from '../../vmm/profiler.ts';
@@ -36,7 +37,7 @@ export class Cpu {
   spEl1Lo = 0;
   spEl1Hi = 0;
   /** System registers the CPU keeps (everything HVF exposes, plus timer and misc). */
-  readonly sysregs = new Map<number, bigint>();
+  readonly sysregs: SysRegStore;
   /** Cached SCTLR_EL1 and VBAR_EL1 low bits used on hot paths. */
   sctlr = 0n;
   /** CPACR_EL1.FPEN, cached as a number: every FP/SIMD instruction checks it. */
@@ -72,6 +73,7 @@ export class Cpu {
   /** `area`: where the state lives when not in a memory of its own (arena.ts); translated code then reaches RAM inline. */
   constructor(readonly memory: PhysicalMemory, readonly index: number, area?: StateArea) {
     this.s = new CpuState(area);
+    this.sysregs = new SysRegStore(this.s.sysregMirror);
     this.mmu = new Mmu(this, area !== undefined);
     this.s.mem = this.mmu;
   }

@@ -3,7 +3,7 @@
 // at the area's base in a WebAssembly.Memory (its own, or guest RAM's: arena.ts).
 //
 //   0x00000  registers: X0..X30 and SP (33 x 8 bytes), then V0..V31 (32 x 16 bytes)
-//   0x00400  the translator's words, OFF_PC .. OFF_STARVED
+//   0x00400  the translator's words, OFF_PC .. OFF_SYSREG_MIRROR
 //   0x01000  dispatch table: DISPATCH_SIZE entries of 16 bytes
 //   0x41000  TLB mirror tags: TLB_SLOTS entries of 4 x i64
 //   0x61000  TLB mirror page offsets: TLB_SLOTS x i32
@@ -20,12 +20,10 @@ export const OFF_N = OFF_PC + 8;
 export const OFF_Z = OFF_N + 4;
 export const OFF_C = OFF_Z + 4;
 export const OFF_V = OFF_C + 4;
-/** Instructions retired in this run, including the one calling a helper (stored before the call). */
+/** Instructions retired in this run, including the one calling a helper (stored by a helper that may fault or exit). */
 export const OFF_DONE = OFF_V + 4;
-/** PC of the instruction calling a helper (i64). */
-export const OFF_CUR = OFF_DONE + 8;
-/** 64-bit load results. */
-export const OFF_RES = OFF_CUR + 8;
+/** 64-bit load results (8-byte aligned). */
+export const OFF_RES = OFF_DONE + 8;
 /** The tier's current epoch and EL (see Translator.refreshEpoch). */
 export const OFF_EPOCH = OFF_RES + 8;
 /** Where run() leaves the id of a block in another module to continue with, or -1. */
@@ -39,6 +37,16 @@ export const OFF_DISPATCHED = OFF_PEER_MONITORS + 4;
 /** Hops between modules the dispatcher made, and those that retired nothing (wrapping counters). */
 export const OFF_HOPS = OFF_DISPATCHED + 4;
 export const OFF_STARVED = OFF_HOPS + 4;
+/**
+ * PSTATE as translated code may read it inline: EL | SPSel << 1 | DAIF << 6, and the banked
+ * SP_EL0 (i64). The batch loop writes both before each run of translated code, which cannot
+ * change them without leaving the run (MSR, exceptions and ERET end a block).
+ */
+export const OFF_MODE = OFF_STARVED + 4;
+export const OFF_SP_EL0 = OFF_MODE + 4;
+/** TPIDR_EL1, TPIDR_EL0 and TPIDRRO_EL0 (i64 each), kept equal to Cpu.sysregs by SysRegStore. */
+export const OFF_SYSREG_MIRROR = OFF_SP_EL0 + 8;
+export const SYSREG_MIRROR_COUNT = 3;
 
 // ---- tables ----
 /**

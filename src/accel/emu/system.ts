@@ -90,9 +90,13 @@ function trapToVmm(cpu: Cpu, insn: number): never {
 
 /** Registers the VMM emulates: trapped exactly as HVF traps them. */
 function trapsToVmm(cpu: Cpu, op0: number, op1: number, crn: number, crm: number): boolean {
+  return alwaysTrapsToVmm(op0, op1, crn, crm) || (op0 === 2 && crn === 0 && cpu.trapDebugRegAccesses);
+}
+
+/** The MRS/MSR encodings that trap to the VMM whatever the vCPU's settings (the translator leaves them to the interpreter). */
+export function alwaysTrapsToVmm(op0: number, op1: number, crn: number, crm: number): boolean {
   if (op0 === 3 && op1 === 0 && ((crn === 12 && crm >= 8) || (crn === 4 && crm === 6))) return true; // ICC_*
   if (op0 === 2 && op1 === 0 && crn === 1) return true; // OSLAR, OSLSR, OSDLR, DBGPRCR
-  if (op0 === 2 && crn === 0 && cpu.trapDebugRegAccesses) return true;
   if (op0 === 2 && crn === 7) return true; // DBGCLAIM*, DBGAUTHSTATUS
   if (op0 === 3 && crn === 9 && crm >= 12) return true; // PMU
   if (op0 === 3 && op1 === 3 && crn === 14 && crm >= 8) return true; // PMEVCNTR/TYPER

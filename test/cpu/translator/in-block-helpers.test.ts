@@ -245,3 +245,22 @@ describe('translation tier: random helper-run encodings inside a block', () => {
     });
   }
 });
+
+describe('translation tier: where a block ends', () => {
+  it('kindOf (the decoder\'s look at each word) agrees with what insn() emits, for every instruction group', () => {
+    const rng = new Rng(0x5eed);
+    const gen = new BlockGen(new Code(), BigInt(IMAGE), { chain: () => -1 });
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 40_000; i++) {
+      const w = rng.u32();
+      const expected = new BlockGen(new Code(), BigInt(IMAGE), { chain: () => -1 }).insn(w);
+      gen.k = i % 64;
+      expect(gen.kindOf(w), hex(w)).to.equal(expected);
+      const key = `${(w >>> 25) & 0xf}:${expected}`;
+      seen.set(key, (seen.get(key) ?? 0) + 1);
+    }
+    // Every group came up, and the branch and system groups gave all three answers.
+    expect(new Set([...seen.keys()].map((k) => k.split(':')[0])).size).to.equal(16);
+    for (const k of ['10:next', '10:end', '10:false', '11:end', '11:false']) expect(seen.has(k), k).to.equal(true);
+  });
+});

@@ -1,7 +1,7 @@
 // System instructions inside translated blocks, through the interpreter helper: MRS
 // continues the block; MSR (register and immediate), TLBI, IC and AT end it after the
 // instruction, so the batch loop sees a new interrupt mask or translation regime before
-// the next one. A VMM-trapped MRS leaves as a precise EC 0x18 exit.
+// the next one. A VMM-trapped MRS ends the block and leaves as a precise EC 0x18 exit.
 import { expect } from 'chai';
 import { SysReg } from '../../../src/accel/sysregs.ts';
 import { BlockGen } from '../../../src/accel/emu/translator/codegen.ts';
@@ -33,6 +33,11 @@ describe('translation tier: system instructions inside blocks', function () {
       ['msr ttbr0_el1, x1', 'end'], ['msr nzcv, x1', 'end'], ['tlbi vmalle1', 'end'], ['tlbi vae1is, x1', 'end'],
       ['ic iallu', 'end'], ['ic ivau, x1', 'end'], ['at s1e1r, x1', 'end'],
     ];
+    // Registers that always trap to the VMM are left to the interpreter: the block ends before them.
+    const traps = ['mrs x1, s3_0_c12_c12_0' /* ICC_IAR1_EL1 */, 'msr s3_0_c12_c12_1, x1' /* ICC_EOIR1_EL1 */, 'msr s3_0_c4_c6_0, x1' /* ICC_PMR_EL1 */,
+      'mrs x1, s3_3_c9_c12_0' /* PMCR_EL0 */, 'mrs x1, s3_3_c14_c2_1' /* CNTP_CTL_EL0 */];
+    const trapBin = assembleRaw(tc, traps.join('\n'));
+    traps.forEach((s, i) => expect(kind(word(trapBin, i)), s).to.equal(false));
     const bin = assembleRaw(tc, cases.map(([s]) => s).join('\n'));
     cases.forEach(([s, k], i) => expect(kind(word(bin, i)), s).to.equal(k));
   });
@@ -92,6 +97,84 @@ describe('translation tier: system instructions inside blocks', function () {
     expect(x(9), 'C after MSR NZCV (x2 < 25)').to.equal(24);
     expect(Number(p.b.cpu.sysregs.get(SysReg.TPIDR_EL1)), 'TPIDR_EL1').to.equal((50 * 51) / 2);
     expect(p.b.tier!.stats.translatedInstructions / p.b.cpu.instructionsRetired, 'share translated').to.be.greaterThan(0.8);
+  });
+
+  it('MRS of SP_EL0, TPIDR_EL1, TPIDR_EL0, TPIDRRO_EL0 and DAIF at EL1 read the state area inline, without a helper', () => {
+    const code = assembleRaw(tc, `
+      ldr x20, =${RAM_BASE + 0x40_0000}
+      msr sp_el0, x20
+      ldr x0, =0x123456789
+      msr tpidrro_el0, x0
+      mov x2, #60
+    1: mrs x3, sp_el0
+      add x3, x3, #16
+      mrs x4, tpidr_el1
+      add x4, x4, x2
+      mrs x5, tpidr_el0
+      add x5, x5, #3
+      mrs x6, tpidrro_el0
+      add x7, x7, x6
+      mrs x8, daif
+      add x9, x9, x8, lsr #6
+      cmp x2, #30
+      b.ne 2f
+      msr sp_el0, x3             // each write ends the block; the next run reads the new value
+      msr tpidr_el1, x4
+      msr tpidr_el0, x5
+      msr daifclr, #4
+    2: subs x2, x2, #1
+      b.ne 1b
+      hvc #1
+      .ltorg`);
+    const p = guestPair(code);
+    const imports = (p.b.tier as unknown as { imports: Record<string, (...a: number[]) => unknown> }).imports;
+    const calls = { mrs: 0 };
+    const mrs = imports.mrs;
+    imports.mrs = (...a: number[]) => { calls.mrs++; return mrs(...a); };
+    expectHvc(runToExit(p), 1);
+    const x = (n: number) => p.b.cpu.s.x[2 * n];
+    expect(x(3) - (RAM_BASE + 0x40_0000), 'SP_EL0 + 16 after its write').to.equal(16 + 16);
+    expect(x(9), 'DAIF.I summed').to.equal(31 * 0xf + 29 * 0xb);
+    expect(calls.mrs, 'mrs helper calls').to.equal(0);
+    expect(p.b.tier!.stats.translatedInstructions / p.b.cpu.instructionsRetired, 'share translated').to.be.greaterThan(0.8);
+  });
+
+  it('DC ZVA on a writable mirrored page zeroes inline; on a page of translated code it invalidates the code', () => {
+    // f's first 64 bytes are zeroed while f is hot: the next call must fault on UDF #0 (vector 4).
+    const code = assembleRaw(tc, `
+      ${mmuOn}
+      ldr x20, =${RAM_BASE + 0x20_0000}
+      mov x2, #40
+    1: mov x3, #-1
+      str x3, [x20, #56]
+      str x3, [x20, #64]
+      dc zva, x20
+      ldr x4, [x20, #56]
+      add x5, x5, x4
+      ldr x4, [x20, #64]
+      add x6, x6, x4
+      add x20, x20, #128
+      bl f
+      subs x2, x2, #1
+      b.ne 1b
+      adr x21, f
+      dc zva, x21
+      bl f
+      hvc #1
+      .balign 4096
+    f: add x7, x7, #1
+      ret
+      .ltorg`);
+    const p = guestPair(code, { blocks: [AP_EL1_RW, AP_EL1_RW] });
+    const imports = (p.b.tier as unknown as { imports: Record<string, (...a: number[]) => unknown> }).imports;
+    const calls = { interp: 0 };
+    const interp = imports.interp;
+    imports.interp = (...a: number[]) => { calls.interp++; return interp(...a); };
+    const exit = runToExit(p);
+    expectHvc(exit, 0x104); // current EL with SP_ELx, synchronous: the zeroed f
+    const x = (n: number) => p.b.cpu.s.x[2 * n];
+    expect([x(5), x(6), x(7)], 'zeroed word, untouched word, calls of f').to.deep.equal([0, 40 * -1, 40]);
+    expect(calls.interp, 'DC ZVA in the interpreter helper').to.be.at.most(1);
   });
 
   it('MRS at EL0 in a hot loop: EL0 registers read in the block, EL1 registers trap (EC 0x18) as interpreted', () => {
@@ -249,7 +332,7 @@ describe('translation tier: system instructions inside blocks', function () {
     }
   });
 
-  it('MRS of a VMM-trapped register (ICC_IAR1_EL1) inside a block: EC 0x18 exit at the MRS', () => {
+  it('MRS of a VMM-trapped register (ICC_IAR1_EL1) ends the block before it: the interpreter exits with EC 0x18 at the MRS', () => {
     const code = assembleRaw(tc, `
       mov x1, #1
       add x2, x1, #2
@@ -258,6 +341,7 @@ describe('translation tier: system instructions inside blocks', function () {
       hvc #1`);
     const p = guestPair(code);
     expect(p.b.tier!.prepare(IMAGE, 0), 'the block translates').to.equal(true);
+    const thrown = thrownFromTranslated(p);
     const exit = runToExit(p);
     expect(ec(exit)).to.equal(0x18);
     const iss = exit.syndrome & 0x1ffffff;
@@ -266,7 +350,8 @@ describe('translation tier: system instructions inside blocks', function () {
     expect([(iss >>> 20) & 3, (iss >>> 14) & 7, (iss >>> 10) & 15, (iss >>> 1) & 15, (iss >>> 17) & 7], 'op0 op1 CRn CRm op2').to.deep.equal([3, 0, 12, 12, 0]);
     expect(p.b.cpu.s.pcLo, 'PC at the MRS').to.equal(IMAGE + 8);
     expect(p.b.cpu.instructionsRetired, 'retired (the MRS counts)').to.equal(3);
-    expect(p.b.tier!.stats.translatedInstructions, 'run translated').to.equal(3);
+    expect(p.b.tier!.stats.translatedInstructions, 'run translated: the two before the MRS').to.equal(2);
+    expect(thrown, 'nothing thrown through translated code').to.deep.equal([]);
     // The VMM emulates the read and steps over it; the rest of the block runs on.
     for (const m of [p.a, p.b]) { m.cpu.s.x[20] = 27; m.cpu.s.pcLo += 4; }
     expectHvc(runToExit(p), 1);

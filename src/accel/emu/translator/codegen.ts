@@ -8,16 +8,19 @@
 // instruction; branches and system instructions not handled here return false and end the
 // block before them, so the interpreter executes them. When the state area is in guest
 // RAM's memory, loads and stores that hit the TLB mirror (tlb-mirror.ts) access RAM inline;
-// the others call imported JS helpers (the MMU) after saving the instruction's PC and the
-// count of instructions retired, so a fault or an MMIO exit inside a block leaves the state
-// the interpreter would.
+// the others call imported JS helpers (the MMU) with the call site and the count of
+// instructions retired, from which a helper that faults or exits stores the instruction's
+// PC and count, so a fault or an MMIO exit inside a block leaves the state the interpreter would.
 import { Code, Op, I32, I64 } from './wasm.ts';
 import { bitMasks, maskWords } from '../alu.ts';
 import { SysReg, sysRegId } from '../../sysregs.ts';
+import { DC_ZVA_BYTES } from '../id-registers.ts';
+import { alwaysTrapsToVmm } from '../system.ts';
 import {
-  DISPATCH_SIZE, MIRROR_BASES, OFF_NEXT, MIRROR_ENTRY_SHIFT, MIRROR_TAGS, OFF_C, OFF_CUR, OFF_DISPATCH, OFF_DONE, OFF_EPOCH,
-  OFF_MIRROR_EL, OFF_N, OFF_PC, OFF_PEER_MONITORS, OFF_RES, OFF_V, OFF_Z, TLB_SLOTS, dispatchOffset,
+  DISPATCH_SIZE, MIRROR_BASES, OFF_NEXT, MIRROR_ENTRY_SHIFT, MIRROR_TAGS, OFF_C, OFF_DISPATCH, OFF_EPOCH,
+  OFF_MIRROR_EL, OFF_MODE, OFF_N, OFF_PC, OFF_PEER_MONITORS, OFF_RES, OFF_SP_EL0, OFF_SYSREG_MIRROR, OFF_V, OFF_Z, TLB_SLOTS,
 } from '../state-area.ts';
+import { MIRRORED_SYSREGS } from '../sysreg-store.ts';
 
 /** Where a block's state area is: its offset in the imported memory, and whether guest RAM is in that memory (inline loads and stores). */
 export interface StateLayout {
@@ -38,7 +41,7 @@ export const HELPER_TYPES = [0, 0, 0, 1, 2, 2, 2, 3, 5, 6];
 export const MRS_DAIF = sysRegId(3, 3, 4, 2, 1);
 export const FAST_MRS = new Set([SysReg.SP_EL0, SysReg.TPIDR_EL1, SysReg.TPIDR_EL0, SysReg.TPIDRRO_EL0, MRS_DAIF]);
 // A module's blocks are one function, run(slot, budget) (module.ts): its params, then the
-// blocks' scratch locals (six i64, four i32), the run's own, then the cached guest state: one
+// blocks' scratch locals (six i64, four i32), the run's own (three i32), then the cached guest state: one
 // i64 per register slot (X0..X30, slot 31 unused: XZR is never stored, SP in 32) and one i32
 // per flag.
 /** Params: the slot of the block to run next (a block id on entry), the instructions the run may retire. */
@@ -49,14 +52,28 @@ const U0 = 8, U1 = 9;
 const A_LO = 10, A_SLOT = 11;
 /** Instructions retired so far in this run; a block id being followed. */
 const R_DONE = 12, R_NEXT = 13;
-const REG_LOCALS = 14, FLAG_LOCALS = REG_LOCALS + 33;
+/** OFF_MIRROR_EL, read once per run (the EL cannot change inside translated code). */
+const R_MIRROR_EL = 14;
+const REG_LOCALS = 15, FLAG_LOCALS = REG_LOCALS + 33;
 /** The run function's declared locals (after the params). */
-export const RUN_LOCALS: [number, number][] = [[6, I64], [6, I32], [33, I64], [4, I32]];
+export const RUN_LOCALS: [number, number][] = [[6, I64], [7, I32], [33, I64], [4, I32]];
 /** Low bits of a block id: its slot in its module (so at most 1 << BLOCK_ID_BITS blocks per module). */
 export const BLOCK_ID_BITS = 8;
 export const MAX_BATCH = 1 << BLOCK_ID_BITS;
+/**
+ * A helper call site, an i32 constant: moduleNo << (BLOCK_ID_BITS + SITE_K_BITS) | slot <<
+ * SITE_K_BITS | k, the instruction's index in its block (so blocks are at most 1 << SITE_K_BITS long).
+ */
+export const SITE_K_BITS = 6;
+export const MAX_BLOCK_LENGTH = 1 << SITE_K_BITS;
 /** Nesting at which run() opens the loop every jump to a block of the module goes back to. */
 export const LOOP_DEPTH = 2;
+/**
+ * Nestings of run()'s two shared tails (module.ts), each entered with a guest PC in L3: past
+ * LEAVE_DEPTH's block it leaves for the batch loop at that PC, past LOOKUP_DEPTH's it looks the PC
+ * up in the dispatch table and goes on there. Sharing them keeps every exit a few bytes long.
+ */
+export const LEAVE_DEPTH = 3, LOOKUP_DEPTH = 4;
 
 /** Guest state cells: register slots 0..32, then N, Z, C, V. */
 const CELLS = 37, FLAG_CELL = 33;
@@ -72,6 +89,8 @@ export interface BlockContext {
   chain(va: bigint): number;
   /** The module's number (the high bits of its block ids): ids of other modules leave run(). */
   moduleNo?: number;
+  /** The block's slot in its module (the low bits of its id), for helper call sites. */
+  slot?: number;
 }
 
 /** Emits one block's instructions; tracks the position for PCs and retired counts. */
@@ -189,7 +208,8 @@ export class BlockGen {
   }
 
   // ---- exits ----
-  private storePc(va: bigint): void { this.c.i32(0).i64(va).store64(this.sb + OFF_PC); }
+  /** Leave run() for the batch loop at va (through the shared tail). */
+  private leaveAt(va: bigint): void { this.c.i64(va).set(L3).brTo(LEAVE_DEPTH); }
   /** done += k + 1 (the current instruction completes). */
   private retire(): void { this.c.get(R_DONE).i32(this.k + 1).op(Op.i32Add).set(R_DONE); }
   /** Leave run() for the dispatcher with the block id on the stack (-1: back to the batch loop); OFF_PC is already stored. */
@@ -197,7 +217,24 @@ export class BlockGen {
     const c = this.c;
     c.set(R_NEXT).i32(0).get(R_NEXT).store32(this.sb + OFF_NEXT).get(R_DONE).op(Op.return);
   }
-  private leaveToBatchLoop(): void { this.c.i32(-1); this.leave(); }
+  /** The start of run(), before its loop: the run's own locals. */
+  runPrologue(): void { this.c.i32(0).load32(this.sb + OFF_MIRROR_EL).set(R_MIRROR_EL); }
+  /** run()'s tail past LEAVE_DEPTH: store the PC in L3 and leave for the batch loop. */
+  leaveTail(): void {
+    this.c.i32(0).get(L3).store64(this.sb + OFF_PC).i32(-1);
+    this.leave();
+  }
+  /** run()'s tail past LOOKUP_DEPTH: store the PC in L3, then continue where its dispatch entry says, if it is valid in this epoch. */
+  lookupTail(): void {
+    const c = this.c;
+    c.i32(0).get(L3).store64(this.sb + OFF_PC);
+    // U1 = the dispatch entry's offset from OFF_DISPATCH
+    c.get(L3).op(Op.i32WrapI64).i32(2).op(Op.i32ShrU).i32(DISPATCH_SIZE - 1).op(Op.i32And).i32(4).op(Op.i32Shl).set(U1);
+    c.get(U1).load64(this.sb + OFF_DISPATCH).get(L3).op(Op.i64Eq);
+    c.get(U1).load32(this.sb + OFF_DISPATCH + 8).i32(0).load32(this.sb + OFF_EPOCH).op(Op.i32Eq).op(Op.i32And);
+    c.ifResult(I32).get(U1).load32(this.sb + OFF_DISPATCH + 12).op(Op.else).i32(-1).op(Op.end);
+    this.follow();
+  }
   /** Continue with the block id on the stack: a block of this module at once, else through the dispatcher. */
   private follow(): void {
     const c = this.c;
@@ -216,19 +253,14 @@ export class BlockGen {
     this.flush();
     const direct = this.ctx.chain(va);
     if (direct >= 0) { c.i32(direct).set(P_SLOT).brTo(LOOP_DEPTH); return; }
-    this.storePc(va);
-    const off = dispatchOffset(Number(va & 0xffffffffn));
-    c.i32(0).load64(this.sb + off).i64(va).op(Op.i64Eq);
-    c.i32(0).load32(this.sb + off + 8).i32(0).load32(this.sb + OFF_EPOCH).op(Op.i32Eq).op(Op.i32And);
-    c.ifResult(I32).i32(0).load32(this.sb + off + 12).op(Op.else).i32(-1).op(Op.end);
-    this.follow();
+    c.i64(va).set(L3).brTo(LOOKUP_DEPTH);
   }
   /** Budget check at block entry: leave untouched when fewer than len instructions remain. */
   entry(len: number): void {
     const c = this.c;
     c.get(P_BUDGET).get(R_DONE).op(Op.i32Sub).i32(len).op(Op.i32LtS).ifVoid();
     this.flush(); // nothing is cached yet; kept so that every exit flushes
-    this.storePc(this.va); this.leaveToBatchLoop();
+    this.leaveAt(this.va);
     c.op(Op.end);
   }
   /** End of a block that did not end in a branch: continue at the next instruction. */
@@ -250,24 +282,22 @@ export class BlockGen {
     this.goTo((this.pc + 4n) & M64);
   }
   private branchReg(): void { // target in L3
-    const c = this.c;
     this.retire();
     this.flush();
-    c.i32(0).get(L3).store64(this.sb + OFF_PC);
-    // U1 = the dispatch entry's offset from OFF_DISPATCH
-    c.get(L3).op(Op.i32WrapI64).i32(2).op(Op.i32ShrU).i32(DISPATCH_SIZE - 1).op(Op.i32And).i32(4).op(Op.i32Shl).set(U1);
-    c.get(U1).load64(this.sb + OFF_DISPATCH).get(L3).op(Op.i64Eq);
-    c.get(U1).load32(this.sb + OFF_DISPATCH + 8).i32(0).load32(this.sb + OFF_EPOCH).op(Op.i32Eq).op(Op.i32And);
-    c.ifResult(I32).get(U1).load32(this.sb + OFF_DISPATCH + 12).op(Op.else).i32(-1).op(Op.end);
-    this.follow();
+    this.c.brTo(LOOKUP_DEPTH);
   }
 
   // ---- helper calls ----
-  private beforeCall(): void {
-    const c = this.c;
-    this.flush();
-    c.i32(0).i64(this.pc).store64(this.sb + OFF_CUR);
-    c.i32(0).get(R_DONE).i32(this.k + 1).op(Op.i32Add).store32(this.sb + OFF_DONE);
+  private beforeCall(): void { this.flush(); }
+  /**
+   * Call helper f with its own arguments pushed, then the call site and the instructions
+   * retired before this block's part of the run: from those the helper stores OFF_CUR and
+   * OFF_DONE itself, only when it may fault or exit (Translator.helpers).
+   */
+  private callHelper(f: number): void {
+    const slot = this.ctx.slot ?? 0;
+    if (this.k >= 1 << SITE_K_BITS || slot >= MAX_BATCH) throw new RangeError('helper call site out of range');
+    this.c.i32(((this.ctx.moduleNo ?? 0) << (BLOCK_ID_BITS + SITE_K_BITS)) | (slot << SITE_K_BITS) | this.k).get(R_DONE).call(f);
   }
   /** Push lo, hi of the address in local l. */
   private addrArgs(l: number): void {
@@ -286,8 +316,8 @@ export class BlockGen {
     this.beforeCall();
     this.addrArgs(a);
     c.i32(iss);
-    if (size === 8) c.call(F_LD64).i32(0).load64(this.sb + OFF_RES);
-    else c.call(size === 1 ? F_LD8 : size === 2 ? F_LD16 : F_LD32);
+    if (size === 8) { this.callHelper(F_LD64); c.i32(0).load64(this.sb + OFF_RES); }
+    else this.callHelper(size === 1 ? F_LD8 : size === 2 ? F_LD16 : F_LD32);
     if (this.inline) c.op(Op.end);
   }
   /** Store the value (i64 in local v) to the address in local a; leaves the helper's i32 result (0 inline: never a code page). */
@@ -306,8 +336,8 @@ export class BlockGen {
     }
     this.beforeCall();
     this.addrArgs(a);
-    if (size === 8) { this.addrArgs(v); c.i32(iss).call(F_ST64); }
-    else c.get(v).op(Op.i32WrapI64).i32(iss).call(size === 1 ? F_ST8 : size === 2 ? F_ST16 : F_ST32);
+    if (size === 8) { this.addrArgs(v); c.i32(iss); this.callHelper(F_ST64); }
+    else { c.get(v).op(Op.i32WrapI64).i32(iss); this.callHelper(size === 1 ? F_ST8 : size === 2 ? F_ST16 : F_ST32); }
     if (this.inline) c.op(Op.end);
   }
   /**
@@ -320,7 +350,7 @@ export class BlockGen {
     c.get(a).op(Op.i32WrapI64).tee(A_LO).i32(12).op(Op.i32ShrU);
     c.get(a).i64(32n).op(Op.i64ShrU).op(Op.i32WrapI64).tee(A_SLOT).op(Op.i32Xor);
     c.get(A_SLOT).i32(20).op(Op.i32ShrU).op(Op.i32Xor).i32(TLB_SLOTS - 1).op(Op.i32And).tee(A_SLOT);
-    c.i32(MIRROR_ENTRY_SHIFT).op(Op.i32Shl).i32(0).load32(this.sb + OFF_MIRROR_EL).op(Op.i32Add);
+    c.i32(MIRROR_ENTRY_SHIFT).op(Op.i32Shl).get(R_MIRROR_EL).op(Op.i32Add);
     c.load64(this.sb + MIRROR_TAGS + (write ? 8 : 0));
     c.get(a).i64(12n).op(Op.i64ShrU).op(Op.i64Eq);
     if (size > 1) c.get(A_LO).i32(0xfff).op(Op.i32And).i32(4096 - size).op(Op.i32LeU).op(Op.i32And);
@@ -338,7 +368,7 @@ export class BlockGen {
    */
   private interpret(insn: number): 'next' {
     this.beforeCall();
-    this.c.i32(insn).call(F_INTERP);
+    this.c.i32(insn); this.callHelper(F_INTERP);
     this.forget(0, CELLS); // any register and NZCV
     this.exitIfCodeWritten();
     return 'next';
@@ -346,21 +376,25 @@ export class BlockGen {
 
   /**
    * System instructions run from inside the block. Reads (MRS: SP_EL0 for `current`,
-   * TPIDR_EL1 for per-CPU data and DAIF through the `mrs` helper, others such as the counter
-   * in the interpreter) and data-cache operations (DC ZVA clears pages) continue the block. Writes (MSR), PSTATE changes, TLBI, IC and AT end it after
-   * the instruction, so the batch loop sees a new interrupt mask, epoch or timer before going
-   * on. Everything else (exception generation and return, WFI/WFE, SYSL) stays untranslated.
-   * Traps to the VMM (ICC_* registers) leave through the helper as precise exits.
+   * TPIDR_EL1 for per-CPU data and DAIF inline, others such as the counter in the
+   * interpreter) and data-cache operations (DC ZVA clears pages, inline) continue the block.
+   * Writes (MSR), PSTATE changes, TLBI, IC and AT end it after the instruction, so the batch loop sees a new interrupt mask, epoch or timer before going
+   * on. Everything else (exception generation and return, WFI/WFE, SYSL) stays untranslated,
+   * as do the registers that always trap to the VMM (ICC_*): the block ends before them.
    */
   private system(insn: number): 'next' | 'end' | false {
     if (((insn & 0xffc00000) >>> 0) !== 0xd5000000) return false;
     const read = (insn >>> 21) & 1, op0 = (insn >>> 19) & 3, crn = (insn >>> 12) & 15, crm = (insn >>> 8) & 15;
     const op1 = (insn >>> 16) & 7, op2 = (insn >>> 5) & 7;
+    // A trap to the VMM (the GIC's ICC_* registers above all) thrown through wasm frames costs far more than through the interpreter's.
+    if (op0 >= 2 && alwaysTrapsToVmm(op0, op1, crn, crm)) return false;
     if (read) {
       if (op0 < 2) return false;
-      if (!FAST_MRS.has(0x8000 | ((insn >>> 5) & 0x7fff))) return this.interpret(insn);
+      const rid = 0x8000 | ((insn >>> 5) & 0x7fff);
+      if (!FAST_MRS.has(rid)) return this.interpret(insn);
+      if ((insn & 31) !== 31) return this.readSysReg(insn, rid);
       this.beforeCall(); // the helper falls back to the interpreter where the access traps
-      this.c.i32(insn).call(F_MRS);
+      this.c.i32(insn); this.callHelper(F_MRS);
       this.forget(insn & 31, (insn & 31) + 1); // Xt (XZR: slot 31 is never cached)
       return 'next';
     }
@@ -382,19 +416,67 @@ export class BlockGen {
     const dcZva = op1 === 3 && crm === 4 && op2 === 1;
     const dcClean = op1 === 3 && (crm === 10 || crm === 11 || crm === 12 || crm === 13 || crm === 14) && op2 === 1;
     const dcSetWay = op1 === 0 && (crm === 6 || crm === 10 || crm === 14);
+    if (dcZva && this.inline) return this.zeroBlock(insn);
     return dcZva || dcClean || dcSetWay ? this.interpret(insn) : this.interpretThenLeave(insn);
+  }
+
+  /**
+   * DC ZVA (the kernel clears every page with it): a mirror hit for a write zeroes the
+   * DC_ZVA_BYTES-aligned block in RAM inline (an aligned block never crosses a page, and write
+   * tags never cover code pages); anything else goes to the interpreter, which changes no register.
+   */
+  private zeroBlock(insn: number): 'next' {
+    const c = this.c;
+    this.x(insn & 31); c.i64(BigInt(-DC_ZVA_BYTES)).op(Op.i64And).set(L0);
+    this.mirrorHit(L0, 1, true);
+    c.i32(0).load32(this.sb + OFF_PEER_MONITORS).op(Op.i32Eqz).op(Op.i32And);
+    c.ifResult(I32);
+    this.ramAddress(); c.set(U0);
+    for (let i = 0; i < DC_ZVA_BYTES; i += 8) c.get(U0).i64(0n).mem(Op.i64Store, i);
+    c.i32(0);
+    c.op(Op.else);
+    this.beforeCall();
+    c.i32(insn); this.callHelper(F_INTERP);
+    c.op(Op.end);
+    this.exitIfCodeWritten();
+    return 'next';
+  }
+
+  /**
+   * MRS of a FAST_MRS register into Xt (not XZR) from the state area's copies (OFF_MODE,
+   * OFF_SP_EL0, OFF_SYSREG_MIRROR). SP_EL0 is banked only at EL1 with SPSel 1 and TPIDR_EL1
+   * is readable only at EL1; otherwise the `mrs` helper reads or traps as the interpreter would.
+   */
+  private readSysReg(insn: number, rid: number): 'next' {
+    const c = this.c, rt = insn & 31, sb = this.sb;
+    const mirrored = MIRRORED_SYSREGS.indexOf(rid);
+    const mode = (): void => { c.i32(0).load32(sb + OFF_MODE); };
+    const viaHelper = (): void => {
+      this.beforeCall();
+      c.i32(insn); this.callHelper(F_MRS); c.i32(0).load64(sb + rt * 8);
+    };
+    const guarded = (fast: () => void, needs: number): void => {
+      mode(); c.i32(needs).op(Op.i32And).i32(needs).op(Op.i32Eq);
+      c.ifResult(I64); fast(); c.op(Op.else); viaHelper(); c.op(Op.end);
+    };
+    this.setX(rt, () => {
+      if (rid === MRS_DAIF) { mode(); c.i32(0x3c0).op(Op.i32And).op(Op.i64ExtendI32U); }
+      else if (rid === SysReg.SP_EL0) guarded(() => c.i32(0).load64(sb + OFF_SP_EL0), 3);
+      else if (rid === SysReg.TPIDR_EL1) guarded(() => c.i32(0).load64(sb + OFF_SYSREG_MIRROR + 8 * mirrored), 1);
+      else c.i32(0).load64(sb + OFF_SYSREG_MIRROR + 8 * mirrored); // TPIDR_EL0, TPIDRRO_EL0: every EL
+    });
+    return 'next';
   }
 
   /** Run the instruction in the interpreter, then leave the block at the next instruction. */
   private interpretThenLeave(insn: number): 'end' {
     const c = this.c;
     this.beforeCall();
-    c.i32(insn).call(F_INTERP).op(Op.drop);
+    c.i32(insn); this.callHelper(F_INTERP); c.op(Op.drop);
     this.forget(0, CELLS);
     this.retire();
     this.flush(); // nothing left to store: every exit flushes
-    this.storePc((this.pc + 4n) & M64);
-    this.leaveToBatchLoop();
+    this.leaveAt((this.pc + 4n) & M64);
     return 'end';
   }
 
@@ -404,8 +486,7 @@ export class BlockGen {
     c.ifVoid();
     this.retire();
     this.flush();
-    this.storePc((this.pc + 4n) & M64);
-    this.leaveToBatchLoop();
+    this.leaveAt((this.pc + 4n) & M64);
     c.op(Op.end);
   }
 
@@ -478,6 +559,17 @@ export class BlockGen {
       case 6: c.op(Op.i64Extend32S); break;
     }
     if (shift) c.i64(BigInt(shift)).op(Op.i64Shl);
+  }
+
+  /**
+   * What insn() returns for this word, emitting code only for branches and system
+   * instructions (groups 0xa, 0xb), whose answer depends on the encoding in detail: every
+   * other group is 'next' (translated or interpreted in place) or false (unallocated, SVE).
+   */
+  kindOf(insn: number): 'next' | 'end' | false {
+    const group = (insn >>> 25) & 0xf;
+    if (group === 0xa || group === 0xb) return this.insn(insn);
+    return group < 4 ? false : 'next';
   }
 
   /**

@@ -12,7 +12,7 @@
 // the first block (translation cannot change inside translated code: system instructions
 // are never translated).
 import { Code, I32, Op, buildModule, type FuncType } from './wasm.ts';
-import { BLOCK_ID_BITS, BlockGen, HELPER_NAMES, HELPER_TYPES, LOOP_DEPTH, MAX_BATCH, P_SLOT, RUN_LOCALS, type StateLayout } from './codegen.ts';
+import { BLOCK_ID_BITS, BlockGen, HELPER_NAMES, HELPER_TYPES, LEAVE_DEPTH, LOOKUP_DEPTH, LOOP_DEPTH, MAX_BATCH, P_SLOT, RUN_LOCALS, type StateLayout } from './codegen.ts';
 import { OFF_DISPATCHED, OFF_HOPS, OFF_NEXT, OFF_STARVED } from '../state-area.ts';
 
 export { BLOCK_ID_BITS, MAX_BATCH };
@@ -30,14 +30,15 @@ export interface BatchBlock {
   index: number;
 }
 
+// Every helper's last two parameters are the call site and the instructions retired (codegen.ts callHelper).
 const TYPES: FuncType[] = [
-  { params: [I32, I32, I32], results: [I32] }, // ld8/16/32 (lo, hi, iss)
-  { params: [I32, I32, I32], results: [] }, // ld64 (lo, hi, iss): result in the state memory
-  { params: [I32, I32, I32, I32], results: [I32] }, // st8/16/32 (lo, hi, value, iss) -> code page written
-  { params: [I32, I32, I32, I32, I32], results: [I32] }, // st64 (lo, hi, vlo, vhi, iss)
+  { params: [I32, I32, I32, I32, I32], results: [I32] }, // ld8/16/32 (lo, hi, iss)
+  { params: [I32, I32, I32, I32, I32], results: [] }, // ld64 (lo, hi, iss): result in the state memory
+  { params: [I32, I32, I32, I32, I32, I32], results: [I32] }, // st8/16/32 (lo, hi, value, iss) -> code page written
+  { params: [I32, I32, I32, I32, I32, I32, I32], results: [I32] }, // st64 (lo, hi, vlo, vhi, iss)
   { params: [I32, I32], results: [I32] }, // run (id, budget) -> instructions retired
-  { params: [I32], results: [I32] }, // interp (instruction) -> code page written
-  { params: [I32], results: [] }, // mrs (instruction)
+  { params: [I32, I32, I32], results: [I32] }, // interp (instruction) -> code page written
+  { params: [I32, I32, I32], results: [] }, // mrs (instruction)
 ];
 const T_RUN = 4;
 
@@ -51,12 +52,15 @@ export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number, layo
   blocks.forEach((b, i) => { if (!byVa.has(b.va)) byVa.set(b.va, i); });
   const n = blocks.length;
   const code = new Code();
-  // block $invalid (a slot past the blocks) / loop / block b[n-1] ... block b[0] / br_table.
+  // block $invalid (a slot past the blocks) / loop / block $leave / block $lookup /
+  // block b[n-1] ... block b[0] / br_table.
+  const tails = new BlockGen(code, 0n, { chain: () => -1, moduleNo }, layout);
+  tails.runPrologue();
   code.get(P_SLOT).i32(MAX_BATCH - 1).op(Op.i32And).set(P_SLOT);
-  code.blockVoid().loopVoid();
-  if (code.depth !== LOOP_DEPTH) throw new Error('run(): loop depth');
+  code.blockVoid().loopVoid().blockVoid().blockVoid();
+  if (code.depth !== LOOKUP_DEPTH || LEAVE_DEPTH !== LOOKUP_DEPTH - 1 || LOOP_DEPTH !== LEAVE_DEPTH - 1) throw new Error('run(): nesting');
   for (let i = 0; i < n; i++) code.blockVoid();
-  code.get(P_SLOT).brTable(blocks.map((_, i) => i), n + 1);
+  code.get(P_SLOT).brTable(blocks.map((_, i) => i), n + LOOKUP_DEPTH - 1);
   blocks.forEach((b, i) => {
     code.op(Op.end); // block b[i]: its code follows, and ends in a branch or a return
     const chain = (va: bigint): number => {
@@ -65,7 +69,7 @@ export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number, layo
       const sameVaPage = (va >> 12n) === (b.va >> 12n);
       return sameVaPage && blocks[t].pa - b.pa === Number(va - b.va) ? t : -1;
     };
-    const gen = new BlockGen(code, b.va, { chain, moduleNo }, layout);
+    const gen = new BlockGen(code, b.va, { chain, moduleNo, slot: i }, layout);
     gen.entry(b.words.length);
     let ended = false;
     for (let k = 0; k < b.words.length; k++) {
@@ -76,6 +80,10 @@ export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number, layo
     }
     if (!ended) { gen.k = b.words.length; gen.fallThrough(); }
   });
+  code.op(Op.end); // block $lookup
+  tails.lookupTail();
+  code.op(Op.end); // block $leave
+  tails.leaveTail();
   code.op(Op.end).op(Op.end); // loop, block $invalid
   code.i32(0).i32(-1).store32(layout.base + OFF_NEXT).i32(0);
   const nImports = HELPER_NAMES.length;

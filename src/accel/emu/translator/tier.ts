@@ -13,9 +13,9 @@ import { takeIrq, takeFiq } from '../system.ts';
 import { SLOT_SP, type CpuState } from '../state.ts';
 import { SysReg } from '../../sysregs.ts';
 import { Code } from './wasm.ts';
-import { BlockGen, MRS_DAIF, type StateLayout } from './codegen.ts';
+import { BlockGen, MAX_BLOCK_LENGTH, MRS_DAIF, SITE_K_BITS, type StateLayout } from './codegen.ts';
 import {
-  DISPATCH_SIZE, OFF_C, OFF_CUR, OFF_DISPATCH, OFF_DISPATCHED, OFF_DONE, OFF_EPOCH, OFF_N, OFF_PC, OFF_RES, OFF_V, OFF_Z,
+  DISPATCH_SIZE, OFF_C, OFF_DISPATCH, OFF_DISPATCHED, OFF_DONE, OFF_EPOCH, OFF_MODE, OFF_N, OFF_PC, OFF_RES, OFF_SP_EL0, OFF_V, OFF_Z,
   STATE_AREA_BYTES, dispatchOffset,
 } from '../state-area.ts';
 import { BLOCK_ID_BITS, MAX_BATCH, MAX_MODULES, buildBatch, compileDispatcher, newRunTable, type FuncTable, type BatchBlock, type RunFn } from './module.ts';
@@ -99,6 +99,8 @@ export class Translator {
   private readonly threshold: number;
   private readonly batchSize: number;
   private readonly maxLen: number;
+  /** Each installed module's blocks, by module number: helpers find a call site's PC here. */
+  private readonly moduleBlocks: (readonly Block[] | undefined)[] = [];
   /** The vCPU's state area as words (index = byte offset in the area / 4). */
   private readonly m32: Int32Array;
   private readonly layout: StateLayout;
@@ -149,7 +151,7 @@ export class Translator {
     // blocks, and the main thread spent more time in all (modules compile on it).
     this.threshold = options.threshold ?? 64;
     this.batchSize = Math.min(options.batchSize ?? 64, MAX_BATCH);
-    this.maxLen = options.maxBlockLength ?? 64;
+    this.maxLen = Math.min(options.maxBlockLength ?? 64, MAX_BLOCK_LENGTH);
     this.maxWait = options.maxWaitBatches ?? 32;
     this.maxModules = Math.min(options.maxModules ?? MAX_MODULES, MAX_MODULES);
     this.background = options.background ?? false;
@@ -166,18 +168,22 @@ export class Translator {
   // ---- memory helpers called by translated code ----
 
   private helpers(): Record<string, (...a: number[]) => number | void> {
-    const c = this.cpu, s = c.s, m = c.mmu, m32 = this.m32, code = this.code;
+    const c = this.cpu, s = c.s, m = c.mmu, m32 = this.m32, code = this.code, moduleBlocks = this.moduleBlocks;
     // Make the JS side precise before a call that may fault or exit: flags (an exception
-    // saves them in SPSR) and the PC of the instruction.
-    const sync = (iss: number) => {
+    // saves them in SPSR), the PC of the instruction (from its call site, codegen.ts
+    // callHelper) and, for the batch loop, the instructions retired with it (OFF_DONE).
+    const sync = (iss: number, site: number, done: number) => {
+      const k = site & (MAX_BLOCK_LENGTH - 1);
+      const b = moduleBlocks[site >>> (BLOCK_ID_BITS + SITE_K_BITS)]![(site >>> SITE_K_BITS) & (MAX_BATCH - 1)];
+      m32[OFF_DONE >> 2] = done + k + 1;
       flagsToState(m32, s);
-      c.curPcLo = m32[OFF_CUR >> 2]; c.curPcHi = m32[(OFF_CUR >> 2) + 1];
+      c.curPcLo = (b.lo + 4 * k) | 0; c.curPcHi = b.hi; // a block never crosses a page
       c.accessIss = iss;
     };
     const stored = () => { const h = code.hit; code.hit = false; return h ? 1 : 0; };
     // One instruction the block does not translate, run by the interpreter in place.
-    const interp = (insn: number) => {
-      sync(0);
+    const interp = (insn: number, site: number, done: number) => {
+      sync(0, site, done);
       s.pcLo = c.curPcLo; s.pcHi = c.curPcHi;
       code.hit = false;
       execute(c, s, insn);
@@ -192,69 +198,69 @@ export class Translator {
       interp,
       // MRS of a FAST_MRS register (codegen.ts), as execMsrMrs would read it, without flag
       // syncing or decoding; the EL0 accesses that trap take the interpreter.
-      mrs: (insn) => {
+      mrs: (insn, site, done) => {
         const rt = insn & 31, rid = 0x8000 | ((insn >>> 5) & 0x7fff);
         let lo: number, hi: number;
         if (rid === SysReg.SP_EL0) {
-          if (c.el === 0) { interp(insn); return; }
+          if (c.el === 0) { interp(insn, site, done); return; }
           if (c.spsel === 0) { lo = x[SLOT_SP * 2]; hi = x[SLOT_SP * 2 + 1]; } else { lo = c.spEl0Lo; hi = c.spEl0Hi; }
         } else if (rid === MRS_DAIF) {
           lo = c.daif << 6; hi = 0;
         } else {
-          if (c.el === 0 && rid === SysReg.TPIDR_EL1) { interp(insn); return; }
+          if (c.el === 0 && rid === SysReg.TPIDR_EL1) { interp(insn, site, done); return; }
           const v = sysregs.get(rid) ?? 0n;
           if (v !== tpidr) { tpidr = v; tpidrLo = Number(v & 0xffffffffn) | 0; tpidrHi = Number(v >> 32n) | 0; }
           lo = tpidrLo; hi = tpidrHi;
         }
         if (rt !== 31) { x[rt << 1] = lo; x[(rt << 1) | 1] = hi; }
       },
-      ld8: (lo, hi, iss) => {
+      ld8: (lo, hi, iss, site, done) => {
         const f = m.fastOffset(lo, hi, 1, false);
         if (f >= 0) return m.fastMapping.bytes[f];
-        sync(iss); return m.read(lo, hi, 1);
+        sync(iss, site, done); return m.read(lo, hi, 1);
       },
-      ld16: (lo, hi, iss) => {
+      ld16: (lo, hi, iss, site, done) => {
         const f = m.fastOffset(lo, hi, 2, false);
         if (f >= 0) return m.fastMapping.view.getUint16(f, true);
-        sync(iss); return m.read(lo, hi, 2);
+        sync(iss, site, done); return m.read(lo, hi, 2);
       },
-      ld32: (lo, hi, iss) => {
+      ld32: (lo, hi, iss, site, done) => {
         const f = m.fastOffset(lo, hi, 4, false);
         if (f >= 0) return m.fastMapping.view.getInt32(f, true);
-        sync(iss); return m.read(lo, hi, 4) | 0;
+        sync(iss, site, done); return m.read(lo, hi, 4) | 0;
       },
-      ld64: (lo, hi, iss) => {
+      ld64: (lo, hi, iss, site, done) => {
         const f = m.fastOffset(lo, hi, 8, false);
         if (f >= 0) {
           const v = m.fastMapping.view;
           m32[OFF_RES >> 2] = v.getInt32(f, true); m32[(OFF_RES >> 2) + 1] = v.getInt32(f + 4, true);
           return;
         }
-        sync(iss); m.read64(lo, hi); m32[OFF_RES >> 2] = m.rl; m32[(OFF_RES >> 2) + 1] = m.rh;
+        sync(iss, site, done); m.read64(lo, hi); m32[OFF_RES >> 2] = m.rl; m32[(OFF_RES >> 2) + 1] = m.rh;
       },
-      st8: (lo, hi, v, iss) => {
+      st8: (lo, hi, v, iss, site, done) => {
         const f = m.fastOffset(lo, hi, 1, true);
         if (f >= 0) { const hm = m.fastMapping; hm.bytes[f] = v; c.clearOtherMonitors(hm.gpa + f, 1); return 0; }
-        sync(iss); code.hit = false; m.write(lo, hi, 1, v & 0xff); return stored();
+        sync(iss, site, done); code.hit = false; m.write(lo, hi, 1, v & 0xff); return stored();
       },
-      st16: (lo, hi, v, iss) => {
+      st16: (lo, hi, v, iss, site, done) => {
         const f = m.fastOffset(lo, hi, 2, true);
         if (f >= 0) { const hm = m.fastMapping; hm.view.setUint16(f, v & 0xffff, true); c.clearOtherMonitors(hm.gpa + f, 2); return 0; }
-        sync(iss); code.hit = false; m.write(lo, hi, 2, v & 0xffff); return stored();
+        sync(iss, site, done); code.hit = false; m.write(lo, hi, 2, v & 0xffff); return stored();
       },
-      st32: (lo, hi, v, iss) => {
+      st32: (lo, hi, v, iss, site, done) => {
         const f = m.fastOffset(lo, hi, 4, true);
         if (f >= 0) { const hm = m.fastMapping; hm.view.setInt32(f, v, true); c.clearOtherMonitors(hm.gpa + f, 4); return 0; }
-        sync(iss); code.hit = false; m.write(lo, hi, 4, v); return stored();
+        sync(iss, site, done); code.hit = false; m.write(lo, hi, 4, v); return stored();
       },
-      st64: (lo, hi, vl, vh, iss) => {
+      st64: (lo, hi, vl, vh, iss, site, done) => {
         const f = m.fastOffset(lo, hi, 8, true);
         if (f >= 0) {
           const hm = m.fastMapping, v = hm.view;
           v.setInt32(f, vl, true); v.setInt32(f + 4, vh, true); c.clearOtherMonitors(hm.gpa + f, 8);
           return 0;
         }
-        sync(iss); code.hit = false; m.write64(lo, hi, vl, vh); return stored();
+        sync(iss, site, done); code.hit = false; m.write64(lo, hi, vl, vh); return stored();
       },
     };
   }
@@ -323,7 +329,7 @@ export class Translator {
     for (let i = 0; i < room; i++) {
       const w = m.view.getUint32(e.pa - m.gpa + 4 * i, true);
       gen.k = i;
-      const r = gen.insn(w);
+      const r = gen.kindOf(w); // where the block ends; its code is generated when its module is built
       if (r === false) break;
       words.push(w);
       if (r === 'end') break;
@@ -387,6 +393,7 @@ export class Translator {
     try {
       const instance = new WebAssembly.Instance(module, { e: this.imports } as never);
       this.runTable.set(moduleNo, instance.exports.run);
+      this.moduleBlocks[moduleNo] = blocks;
     } catch (err) {
       this.fail(blocks, err);
       return;
@@ -443,6 +450,8 @@ export class Translator {
             // boundary: a block longer than what is left of it would be interpreted instead.
             const room = Math.min(budget - n, TICK);
             flagsToMemory(m32, s);
+            m32[OFF_MODE >> 2] = c.el | (c.spsel << 1) | (c.daif << 6);
+            m32[OFF_SP_EL0 >> 2] = c.spEl0Lo; m32[(OFF_SP_EL0 >> 2) + 1] = c.spEl0Hi;
             let done = 0;
             try {
               // Across modules while their blocks' dispatch entries say so.
