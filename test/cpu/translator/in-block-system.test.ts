@@ -175,6 +175,55 @@ describe('translation tier: system instructions inside blocks', function () {
     const x = (n: number) => p.b.cpu.s.x[2 * n];
     expect([x(5), x(6), x(7)], 'zeroed word, untouched word, calls of f').to.deep.equal([0, 40 * -1, 40]);
     expect(calls.interp, 'DC ZVA in the interpreter helper').to.be.at.most(1);
+    expect(p.b.tier!.stats.translatedInstructions / p.b.cpu.instructionsRetired, 'share translated').to.be.greaterThan(0.8);
+  });
+
+  it('a store over translated code with base writeback (STR post-index, STP pre-index) leaves with the written-back base in the state', () => {
+    // f and g, each in a page of its own, are translated again after each store drops them (until the page churns).
+    const code = assembleRaw(tc, `
+      ${mmuOn}
+      adr x4, slot
+      ldr w3, =0xd2800060        // movz x0, #3
+      mov x2, #30
+    1: bl f
+      add x1, x1, x0
+      add x5, x5, #1
+      str w3, [x4], #4           // over f
+      sub x4, x4, #4
+      subs x2, x2, #1
+      b.ne 1b
+      adr x6, slot3
+      add x6, x6, #8
+      mov x2, #30
+    2: bl g
+      add x1, x1, x0
+      add x5, x5, #1
+      stp w3, w3, [x6, #-8]!     // over g
+      add x6, x6, #8
+      subs x2, x2, #1
+      b.ne 2b
+      hvc #1
+      .ltorg
+      .balign 4096
+    f:
+    slot:
+      movz x0, #9
+      ret
+      .balign 4096
+    g:
+    slot3:
+      movz x0, #9
+      movz x0, #8
+      ret`);
+    const p = guestPair(code, { blocks: [AP_EL1_RW, AP_EL1_RW] });
+    const imports = (p.b.tier as unknown as { imports: Record<string, (...a: number[]) => unknown> }).imports;
+    const calls = { codeWritten: 0 };
+    const st32 = imports.st32;
+    imports.st32 = (...a: number[]) => { const r = st32(...a); if (r === 1) calls.codeWritten++; return r; };
+    expectHvc(runToExit(p, 7), 1); // short batches: compared often
+    const x = (n: number) => p.b.cpu.s.x[2 * n];
+    expect([x(1), x(5)], 'x1, x5').to.deep.equal([9 + 29 * 3 + 8 + 29 * 3, 60]);
+    expect(calls.codeWritten, 'stores over code from translated blocks').to.be.greaterThan(10);
   });
 
   it('MRS at EL0 in a hot loop: EL0 registers read in the block, EL1 registers trap (EC 0x18) as interpreted', () => {

@@ -102,6 +102,9 @@ export class BlockGen {
   private readonly inline: boolean;
   /** Per cell (register slot or flag): UNCACHED, CLEAN or DIRTY at the current position. */
   private readonly cells = new Uint8Array(CELLS);
+  /** Per cell, the value of `writes` at its last write (see flush's `since`). */
+  private readonly writtenAt = new Uint32Array(CELLS);
+  private writes = 0;
   /** The nesting where the block's code starts (run() puts each block inside its labels). */
   private readonly baseDepth: number;
   constructor(readonly c: Code, readonly va: bigint, readonly ctx: BlockContext, layout: StateLayout = { base: 0, inline: false }) {
@@ -136,6 +139,7 @@ export class BlockGen {
   /** Cell i = value; `value` must only read state. */
   private write(i: number, value: () => void): void {
     const c = this.c;
+    this.writtenAt[i] = ++this.writes;
     if (this.top()) { value(); c.set(this.cellLocal(i)); this.cells[i] = DIRTY; return; }
     c.i32(0); value();
     if (this.cells[i] !== UNCACHED) c.tee(this.cellLocal(i));
@@ -144,11 +148,13 @@ export class BlockGen {
   /**
    * Store the cells newer in their locals than in memory, so a helper or the code after an
    * exit sees the guest state. Inside an if the marks stay: the other path did not store.
+   * `since`: only the cells written after that point (`writes`), on a path where a helper
+   * call flushed the rest since then.
    */
-  private flush(): void {
+  private flush(since = -1): void {
     const c = this.c;
     for (let i = 0; i < CELLS; i++) {
-      if (this.cells[i] !== DIRTY) continue;
+      if (this.cells[i] !== DIRTY || this.writtenAt[i] <= since) continue;
       c.i32(0).get(this.cellLocal(i)); this.storeCell(i);
       if (this.top()) this.cells[i] = CLEAN;
     }
@@ -428,6 +434,7 @@ export class BlockGen {
   private zeroBlock(insn: number): 'next' {
     const c = this.c;
     this.x(insn & 31); c.i64(BigInt(-DC_ZVA_BYTES)).op(Op.i64And).set(L0);
+    const since = this.writes;
     this.mirrorHit(L0, 1, true);
     c.i32(0).load32(this.sb + OFF_PEER_MONITORS).op(Op.i32Eqz).op(Op.i32And);
     c.ifResult(I32);
@@ -438,7 +445,7 @@ export class BlockGen {
     this.beforeCall();
     c.i32(insn); this.callHelper(F_INTERP);
     c.op(Op.end);
-    this.exitIfCodeWritten();
+    this.exitIfCodeWritten(since);
     return 'next';
   }
 
@@ -480,12 +487,16 @@ export class BlockGen {
     return 'end';
   }
 
-  /** After stores: when the helper reports a write to translated code, leave after this instruction. */
-  private exitIfCodeWritten(): void {
+  /**
+   * After stores: when the helper reports a write to translated code, leave after this
+   * instruction. Only a helper reports it, and every helper call flushes: the cells written
+   * before `since` (the `writes` count before the stores) are already in memory then.
+   */
+  private exitIfCodeWritten(since = -1): void {
     const c = this.c;
     c.ifVoid();
     this.retire();
-    this.flush();
+    this.flush(since);
     this.leaveAt((this.pc + 4n) & M64);
     c.op(Op.end);
   }
@@ -956,8 +967,9 @@ export class BlockGen {
       return true;
     }
     this.x(rt); c.set(L2);
+    const since = this.writes;
     this.store(L0, L2, 1 << size, iss);
-    this.exitIfCodeWritten();
+    this.exitIfCodeWritten(since);
     return true;
   }
 
@@ -968,6 +980,7 @@ export class BlockGen {
     if (opc === 3 || (opc === 1 && !load)) return false;
     const size = opc === 2 ? 8 : 4;
     const offset = BigInt(((insn << 10) >> 25) * size);
+    let since = -1;
     // L0 = address, L1 = address + size; L3 = written-back base
     this.xsp(rn);
     if (mode !== 1) c.i64(offset).op(Op.i64Add);
@@ -982,12 +995,13 @@ export class BlockGen {
       this.setX(rt2, () => c.get(L3));
     } else {
       this.x(rt); c.set(L2); this.x(rt2); c.set(L3);
+      since = this.writes;
       this.store(L0, L2, size, 0); c.set(U0);
       this.store(L1, L3, size, 0); c.get(U0).op(Op.i32Or).set(U0);
     }
     if (mode === 1) this.setXsp(rn, () => { c.get(L0).i64(offset).op(Op.i64Add); });
     else if (mode === 3) this.setXsp(rn, () => c.get(L0));
-    if (!load) { c.get(U0); this.exitIfCodeWritten(); }
+    if (!load) { c.get(U0); this.exitIfCodeWritten(since); }
     return true;
   }
 
@@ -1019,9 +1033,11 @@ export class BlockGen {
     else { this.extended((insn >>> 16) & 31, (insn >>> 13) & 7, (insn >>> 12) & 1 ? sizeBits : 0); c.op(Op.i64Add); }
     c.set(L0);
     const syndromeOk = writeback === 0;
+    let since = -1;
     if (opc === 0) { // store
       const iss = syndromeOk ? ISV | (sizeBits << 22) | (rt << 16) | (sizeBits === 3 ? 1 << 15 : 0) : 0;
       this.x(rt); c.set(L2);
+      since = this.writes;
       this.store(L0, L2, size, iss); c.set(U0);
     } else if (opc === 1) { // load, zero-extend
       const iss = syndromeOk ? ISV | (sizeBits << 22) | (rt << 16) | (sizeBits === 3 ? 1 << 15 : 0) : 0;
@@ -1039,7 +1055,7 @@ export class BlockGen {
     }
     if (writeback === 1) this.setXsp(rn, () => { c.get(L0).i64(imm).op(Op.i64Add); });
     else if (writeback === 3) this.setXsp(rn, () => c.get(L0));
-    if (opc === 0) { c.get(U0); this.exitIfCodeWritten(); }
+    if (opc === 0) { c.get(U0); this.exitIfCodeWritten(since); }
     return true;
   }
 }
