@@ -52,11 +52,15 @@ const U0 = 8, U1 = 9;
 const A_LO = 10, A_SLOT = 11;
 /** Instructions retired so far in this run; a block id being followed. */
 const R_DONE = 12, R_NEXT = 13;
-/** OFF_MIRROR_EL, read once per run (the EL cannot change inside translated code). */
-const R_MIRROR_EL = 14;
-const REG_LOCALS = 15, FLAG_LOCALS = REG_LOCALS + 33;
+/**
+ * The address of the current EL's tags in the TLB mirror (from OFF_MIRROR_EL, read once per
+ * run: the EL cannot change inside translated code), and the state area's base: state
+ * accesses address it from this local, leaving only small offsets in their memargs.
+ */
+const R_MIRROR_EL = 14, R_SB = 15;
+const REG_LOCALS = 16, FLAG_LOCALS = REG_LOCALS + 33;
 /** The run function's declared locals (after the params). */
-export const RUN_LOCALS: [number, number][] = [[6, I64], [7, I32], [33, I64], [4, I32]];
+export const RUN_LOCALS: [number, number][] = [[6, I64], [8, I32], [33, I64], [4, I32]];
 /** Low bits of a block id: its slot in its module (so at most 1 << BLOCK_ID_BITS blocks per module). */
 export const BLOCK_ID_BITS = 8;
 export const MAX_BATCH = 1 << BLOCK_ID_BITS;
@@ -126,14 +130,16 @@ export class BlockGen {
   // write goes to memory (and to the local when cached), so both stay right on either path.
 
   private cellLocal(i: number): number { return i < FLAG_CELL ? REG_LOCALS + i : FLAG_LOCALS + i - FLAG_CELL; }
-  private cellOffset(i: number): number { return this.sb + (i < FLAG_CELL ? i * 8 : OFF_N + 4 * (i - FLAG_CELL)); }
+  private cellOffset(i: number): number { return i < FLAG_CELL ? i * 8 : OFF_N + 4 * (i - FLAG_CELL); }
+  /** Push the state area's address (the base for the offsets of state-area.ts). */
+  private state(): Code { return this.c.get(R_SB); }
   private loadCell(i: number): void { if (i < FLAG_CELL) this.c.load64(this.cellOffset(i)); else this.c.load32(this.cellOffset(i)); }
   private storeCell(i: number): void { if (i < FLAG_CELL) this.c.store64(this.cellOffset(i)); else this.c.store32(this.cellOffset(i)); }
   /** Push cell i (i64 for a register, i32 for a flag). */
   private read(i: number): void {
     const c = this.c;
     if (this.cells[i] !== UNCACHED) { c.get(this.cellLocal(i)); return; }
-    c.i32(0); this.loadCell(i);
+    this.state(); this.loadCell(i);
     if (this.top()) { c.tee(this.cellLocal(i)); this.cells[i] = CLEAN; }
   }
   /** Cell i = value; `value` must only read state. */
@@ -141,7 +147,7 @@ export class BlockGen {
     const c = this.c;
     this.writtenAt[i] = ++this.writes;
     if (this.top()) { value(); c.set(this.cellLocal(i)); this.cells[i] = DIRTY; return; }
-    c.i32(0); value();
+    this.state(); value();
     if (this.cells[i] !== UNCACHED) c.tee(this.cellLocal(i));
     this.storeCell(i);
   }
@@ -155,7 +161,7 @@ export class BlockGen {
     const c = this.c;
     for (let i = 0; i < CELLS; i++) {
       if (this.cells[i] !== DIRTY || this.writtenAt[i] <= since) continue;
-      c.i32(0).get(this.cellLocal(i)); this.storeCell(i);
+      this.state().get(this.cellLocal(i)); this.storeCell(i);
       if (this.top()) this.cells[i] = CLEAN;
     }
   }
@@ -175,7 +181,7 @@ export class BlockGen {
   /** The low word of register slot i as i32. */
   private word(i: number): void {
     const c = this.c;
-    if (this.cells[i] === UNCACHED && !this.top()) { c.i32(0).load32(this.sb + i * 8); return; }
+    if (this.cells[i] === UNCACHED && !this.top()) { this.state().load32(i * 8); return; }
     this.read(i); c.op(Op.i32WrapI64);
   }
   /** Xn = value (31 = XZR: discarded); `value` must only read state. */
@@ -221,23 +227,27 @@ export class BlockGen {
   /** Leave run() for the dispatcher with the block id on the stack (-1: back to the batch loop); OFF_PC is already stored. */
   private leave(): void {
     const c = this.c;
-    c.set(R_NEXT).i32(0).get(R_NEXT).store32(this.sb + OFF_NEXT).get(R_DONE).op(Op.return);
+    c.set(R_NEXT); this.state().get(R_NEXT).store32(OFF_NEXT).get(R_DONE).op(Op.return);
   }
   /** The start of run(), before its loop: the run's own locals. */
-  runPrologue(): void { this.c.i32(0).load32(this.sb + OFF_MIRROR_EL).set(R_MIRROR_EL); }
+  runPrologue(): void {
+    const c = this.c;
+    c.i32(this.sb).set(R_SB);
+    this.state().load32(OFF_MIRROR_EL).i32(this.sb + MIRROR_TAGS).op(Op.i32Add).set(R_MIRROR_EL);
+  }
   /** run()'s tail past LEAVE_DEPTH: store the PC in L3 and leave for the batch loop. */
   leaveTail(): void {
-    this.c.i32(0).get(L3).store64(this.sb + OFF_PC).i32(-1);
+    this.state().get(L3).store64(OFF_PC).i32(-1);
     this.leave();
   }
   /** run()'s tail past LOOKUP_DEPTH: store the PC in L3, then continue where its dispatch entry says, if it is valid in this epoch. */
   lookupTail(): void {
     const c = this.c;
-    c.i32(0).get(L3).store64(this.sb + OFF_PC);
+    this.state().get(L3).store64(OFF_PC);
     // U1 = the dispatch entry's offset from OFF_DISPATCH
     c.get(L3).op(Op.i32WrapI64).i32(2).op(Op.i32ShrU).i32(DISPATCH_SIZE - 1).op(Op.i32And).i32(4).op(Op.i32Shl).set(U1);
     c.get(U1).load64(this.sb + OFF_DISPATCH).get(L3).op(Op.i64Eq);
-    c.get(U1).load32(this.sb + OFF_DISPATCH + 8).i32(0).load32(this.sb + OFF_EPOCH).op(Op.i32Eq).op(Op.i32And);
+    c.get(U1).load32(this.sb + OFF_DISPATCH + 8); this.state().load32(OFF_EPOCH).op(Op.i32Eq).op(Op.i32And);
     c.ifResult(I32).get(U1).load32(this.sb + OFF_DISPATCH + 12).op(Op.else).i32(-1).op(Op.end);
     this.follow();
   }
@@ -297,8 +307,8 @@ export class BlockGen {
   private beforeCall(): void { this.flush(); }
   /**
    * Call helper f with its own arguments pushed, then the call site and the instructions
-   * retired before this block's part of the run: from those the helper stores OFF_CUR and
-   * OFF_DONE itself, only when it may fault or exit (Translator.helpers).
+   * retired before this block's part of the run: from those a helper that may fault or exit
+   * sets the instruction's PC and OFF_DONE itself (Translator.helpers).
    */
   private callHelper(f: number): void {
     const slot = this.ctx.slot ?? 0;
@@ -322,7 +332,7 @@ export class BlockGen {
     this.beforeCall();
     this.addrArgs(a);
     c.i32(iss);
-    if (size === 8) { this.callHelper(F_LD64); c.i32(0).load64(this.sb + OFF_RES); }
+    if (size === 8) { this.callHelper(F_LD64); this.state().load64(OFF_RES); }
     else this.callHelper(size === 1 ? F_LD8 : size === 2 ? F_LD16 : F_LD32);
     if (this.inline) c.op(Op.end);
   }
@@ -332,7 +342,7 @@ export class BlockGen {
     if (this.inline) {
       this.mirrorHit(a, size, true);
       // A reservation held by another vCPU: the helper clears it if this store reaches it.
-      c.i32(0).load32(this.sb + OFF_PEER_MONITORS).op(Op.i32Eqz).op(Op.i32And);
+      this.state().load32(OFF_PEER_MONITORS).op(Op.i32Eqz).op(Op.i32And);
       c.ifResult(I32);
       this.ramAddress();
       c.get(v);
@@ -357,7 +367,7 @@ export class BlockGen {
     c.get(a).i64(32n).op(Op.i64ShrU).op(Op.i32WrapI64).tee(A_SLOT).op(Op.i32Xor);
     c.get(A_SLOT).i32(20).op(Op.i32ShrU).op(Op.i32Xor).i32(TLB_SLOTS - 1).op(Op.i32And).tee(A_SLOT);
     c.i32(MIRROR_ENTRY_SHIFT).op(Op.i32Shl).get(R_MIRROR_EL).op(Op.i32Add);
-    c.load64(this.sb + MIRROR_TAGS + (write ? 8 : 0));
+    c.load64(write ? 8 : 0);
     c.get(a).i64(12n).op(Op.i64ShrU).op(Op.i64Eq);
     if (size > 1) c.get(A_LO).i32(0xfff).op(Op.i32And).i32(4096 - size).op(Op.i32LeU).op(Op.i32And);
   }
@@ -436,7 +446,7 @@ export class BlockGen {
     this.x(insn & 31); c.i64(BigInt(-DC_ZVA_BYTES)).op(Op.i64And).set(L0);
     const since = this.writes;
     this.mirrorHit(L0, 1, true);
-    c.i32(0).load32(this.sb + OFF_PEER_MONITORS).op(Op.i32Eqz).op(Op.i32And);
+    this.state().load32(OFF_PEER_MONITORS).op(Op.i32Eqz).op(Op.i32And);
     c.ifResult(I32);
     this.ramAddress(); c.set(U0);
     for (let i = 0; i < DC_ZVA_BYTES; i += 8) c.get(U0).i64(0n).mem(Op.i64Store, i);
@@ -455,12 +465,12 @@ export class BlockGen {
    * is readable only at EL1; otherwise the `mrs` helper reads or traps as the interpreter would.
    */
   private readSysReg(insn: number, rid: number): 'next' {
-    const c = this.c, rt = insn & 31, sb = this.sb;
+    const c = this.c, rt = insn & 31;
     const mirrored = MIRRORED_SYSREGS.indexOf(rid);
-    const mode = (): void => { c.i32(0).load32(sb + OFF_MODE); };
+    const mode = (): void => { this.state().load32(OFF_MODE); };
     const viaHelper = (): void => {
       this.beforeCall();
-      c.i32(insn); this.callHelper(F_MRS); c.i32(0).load64(sb + rt * 8);
+      c.i32(insn); this.callHelper(F_MRS); this.state().load64(rt * 8);
     };
     const guarded = (fast: () => void, needs: number): void => {
       mode(); c.i32(needs).op(Op.i32And).i32(needs).op(Op.i32Eq);
@@ -468,9 +478,9 @@ export class BlockGen {
     };
     this.setX(rt, () => {
       if (rid === MRS_DAIF) { mode(); c.i32(0x3c0).op(Op.i32And).op(Op.i64ExtendI32U); }
-      else if (rid === SysReg.SP_EL0) guarded(() => c.i32(0).load64(sb + OFF_SP_EL0), 3);
-      else if (rid === SysReg.TPIDR_EL1) guarded(() => c.i32(0).load64(sb + OFF_SYSREG_MIRROR + 8 * mirrored), 1);
-      else c.i32(0).load64(sb + OFF_SYSREG_MIRROR + 8 * mirrored); // TPIDR_EL0, TPIDRRO_EL0: every EL
+      else if (rid === SysReg.SP_EL0) guarded(() => this.state().load64(OFF_SP_EL0), 3);
+      else if (rid === SysReg.TPIDR_EL1) guarded(() => this.state().load64(OFF_SYSREG_MIRROR + 8 * mirrored), 1);
+      else this.state().load64(OFF_SYSREG_MIRROR + 8 * mirrored); // TPIDR_EL0, TPIDRRO_EL0: every EL
     });
     return 'next';
   }
