@@ -319,10 +319,10 @@ export class BlockGen {
   private addrArgs(l: number): void {
     this.c.get(l).op(Op.i32WrapI64).get(l).i64(32n).op(Op.i64ShrU).op(Op.i32WrapI64);
   }
-  /** Load `size` bytes from the address in local `a`; leaves the raw value: i32 (size < 8) or i64. */
-  private load(a: number, size: number, iss: number): void {
+  /** Load `size` bytes from the address in local `a`; leaves the raw value: i32 (size < 8) or i64. `inline`: try the mirror first. */
+  private load(a: number, size: number, iss: number, inline = this.inline): void {
     const c = this.c;
-    if (this.inline) {
+    if (inline) {
       this.mirrorHit(a, size, false);
       c.ifResult(size === 8 ? I64 : I32);
       this.ramAddress();
@@ -334,12 +334,12 @@ export class BlockGen {
     c.i32(iss);
     if (size === 8) { this.callHelper(F_LD64); this.state().load64(OFF_RES); }
     else this.callHelper(size === 1 ? F_LD8 : size === 2 ? F_LD16 : F_LD32);
-    if (this.inline) c.op(Op.end);
+    if (inline) c.op(Op.end);
   }
   /** Store the value (i64 in local v) to the address in local a; leaves the helper's i32 result (0 inline: never a code page). */
-  private store(a: number, v: number, size: number, iss: number): void {
+  private store(a: number, v: number, size: number, iss: number, inline = this.inline): void {
     const c = this.c;
-    if (this.inline) {
+    if (inline) {
       this.mirrorHit(a, size, true);
       // A reservation held by another vCPU: the helper clears it if this store reaches it.
       this.state().load32(OFF_PEER_MONITORS).op(Op.i32Eqz).op(Op.i32And);
@@ -354,7 +354,49 @@ export class BlockGen {
     this.addrArgs(a);
     if (size === 8) { this.addrArgs(v); c.i32(iss); this.callHelper(F_ST64); }
     else { c.get(v).op(Op.i32WrapI64).i32(iss); this.callHelper(size === 1 ? F_ST8 : size === 2 ? F_ST16 : F_ST32); }
-    if (this.inline) c.op(Op.end);
+    if (inline) c.op(Op.end);
+  }
+  /**
+   * LDP/LDPSW: two `size`-byte loads at L0 and L1 = L0 + size into L2 and L3 (extended by
+   * `ext`). Inline, one mirror check covers both when they share a page; else both go to the
+   * helpers, one after the other as the interpreter makes them.
+   */
+  private loadPair(size: number, ext: number | undefined): void {
+    const c = this.c;
+    const op = size === 8 ? Op.i64Load : Op.i32Load;
+    const slow = (): void => {
+      this.load(L0, size, 0, false); if (ext !== undefined) c.op(ext); c.set(L2);
+      this.load(L1, size, 0, false); if (ext !== undefined) c.op(ext); c.set(L3);
+    };
+    if (!this.inline) { slow(); return; }
+    this.mirrorHit(L0, 2 * size, false);
+    c.ifVoid();
+    this.ramAddress(); c.set(U0);
+    c.get(U0).mem(op); if (ext !== undefined) c.op(ext); c.set(L2);
+    c.get(U0).mem(op, size); if (ext !== undefined) c.op(ext); c.set(L3);
+    c.op(Op.else);
+    slow();
+    c.op(Op.end);
+  }
+  /** STP: L2 and L3 to L0 and L0 + size (L1), as loadPair; leaves whether a helper wrote translated code. */
+  private storePair(size: number): void {
+    const c = this.c;
+    const slow = (): void => {
+      this.store(L0, L2, size, 0, false); c.set(U0);
+      this.store(L1, L3, size, 0, false); c.get(U0).op(Op.i32Or);
+    };
+    if (!this.inline) { slow(); return; }
+    this.mirrorHit(L0, 2 * size, true);
+    this.state().load32(OFF_PEER_MONITORS).op(Op.i32Eqz).op(Op.i32And);
+    c.ifResult(I32);
+    this.ramAddress(); c.set(U0);
+    const op = size === 8 ? Op.i64Store : Op.i32Store;
+    c.get(U0).get(L2); if (size < 8) c.op(Op.i32WrapI64); c.mem(op);
+    c.get(U0).get(L3); if (size < 8) c.op(Op.i32WrapI64); c.mem(op, size);
+    c.i32(0);
+    c.op(Op.else);
+    slow();
+    c.op(Op.end);
   }
   /**
    * Push whether the access at the address in local `a` may go inline: the TLB mirror's tag
@@ -996,18 +1038,13 @@ export class BlockGen {
     if (mode !== 1) c.i64(offset).op(Op.i64Add);
     c.tee(L0).i64(BigInt(size)).op(Op.i64Add).set(L1);
     if (load) {
-      if (size === 8) { this.load(L0, 8, 0); c.set(L2); this.load(L1, 8, 0); c.set(L3); }
-      else {
-        const ext = opc === 1 ? Op.i64ExtendI32S : Op.i64ExtendI32U;
-        this.load(L0, 4, 0); c.op(ext).set(L2); this.load(L1, 4, 0); c.op(ext).set(L3);
-      }
+      this.loadPair(size, size === 8 ? undefined : opc === 1 ? Op.i64ExtendI32S : Op.i64ExtendI32U);
       this.setX(rt, () => c.get(L2));
       this.setX(rt2, () => c.get(L3));
     } else {
       this.x(rt); c.set(L2); this.x(rt2); c.set(L3);
       since = this.writes;
-      this.store(L0, L2, size, 0); c.set(U0);
-      this.store(L1, L3, size, 0); c.get(U0).op(Op.i32Or).set(U0);
+      this.storePair(size); c.set(U0);
     }
     if (mode === 1) this.setXsp(rn, () => { c.get(L0).i64(offset).op(Op.i64Add); });
     else if (mode === 3) this.setXsp(rn, () => c.get(L0));
