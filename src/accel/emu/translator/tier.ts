@@ -99,6 +99,8 @@ export class Translator {
   private readonly threshold: number;
   private readonly batchSize: number;
   private readonly maxLen: number;
+  /** The decoder's code generator, kept across blocks (BlockGen.kindOf's answers do not depend on the block). */
+  private readonly classifier = new BlockGen(new Code(), 0n, { chain: () => -1 });
   /** Each installed module's blocks, by module number: helpers find a call site's PC here. */
   private readonly moduleBlocks: (readonly Block[] | undefined)[] = [];
   /** The vCPU's state area as words (index = byte offset in the area / 4). */
@@ -323,7 +325,8 @@ export class Translator {
     e.generation = this.code.generation;
     if (m === undefined || (m.flags & 4) === 0 || this.failed || this.code.churning(e.pa)) { e.block = null; return; }
     const va = (BigInt(e.hi >>> 0) << 32n) | BigInt(e.lo >>> 0);
-    const gen = new BlockGen(new Code(), va, { chain: () => -1 });
+    const gen = this.classifier;
+    gen.c.length = 0; // its code is thrown away: only where the block ends matters here
     const words: number[] = [];
     const room = Math.min(this.maxLen, (PAGE - (e.pa % PAGE)) / 4, (m.gpa + m.size - e.pa) / 4);
     for (let i = 0; i < room; i++) {
