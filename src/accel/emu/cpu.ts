@@ -58,8 +58,17 @@ export class Cpu {
   vtimerOffset = 0n;
   trapDebugExceptions = false;
   trapDebugRegAccesses = false;
-  private reserved = -1;
-  exclusiveSize = 0;
+  /** The reservation lives in the state area (OFF_MONITOR), where translated code reaches it too. */
+  private get reserved(): number {
+    const w = this.s.monitor;
+    return w[1] === -1 ? -1 : w[1] * 4294967296 + (w[0] >>> 0);
+  }
+  private set reserved(pa: number) {
+    const w = this.s.monitor;
+    if (pa < 0) { w[0] = -1; w[1] = -1; } else { w[0] = pa % 4294967296 | 0; w[1] = Math.floor(pa / 4294967296); }
+  }
+  get exclusiveSize(): number { return this.s.monitor[2]; }
+  set exclusiveSize(n: number) { this.s.monitor[2] = n; }
   /** The WFE event register: set by SEV/SEVL, by a peer's store clearing this vCPU's reservation, and by interrupts. */
   eventRegister = false;
   instructionsRetired = 0;
@@ -102,6 +111,7 @@ export class Cpu {
     let armed = 0;
     for (const p of list) if (p !== this && p.reserved >= 0) armed++;
     this.s.peerMonitors[0] = armed;
+    this.s.monitor[3] = list.filter((p) => p !== this).length;
   }
 
   /** The global monitor: a store of `len` bytes at `pa` that overlaps another vCPU's reservation clears it. */

@@ -32,6 +32,12 @@ export class PhysicalMemory {
     for (const m of this.maps) if (m.gpa >= gpa && m.gpa + m.size <= gpa + size) m.flags = flags;
   }
 
+  /** PA minus offset in `buffer` when exactly one mapping is in that buffer (RAM in its arena), else undefined. */
+  deltaIn(buffer: ArrayBufferLike): number | undefined {
+    const inBuffer = this.maps.filter((m) => m.bytes.buffer === buffer);
+    return inBuffer.length === 1 ? inBuffer[0].gpa - inBuffer[0].bytes.byteOffset : undefined;
+  }
+
   /** The mapping holding [pa, pa+len), or undefined (MMIO). */
   find(pa: number, len: number): Mapping | undefined {
     const l = this.last;

@@ -47,6 +47,12 @@ export const OFF_SP_EL0 = OFF_MODE + 4;
 /** TPIDR_EL1, TPIDR_EL0 and TPIDRRO_EL0 (i64 each), kept equal to Cpu.sysregs by SysRegStore. */
 export const OFF_SYSREG_MIRROR = OFF_SP_EL0 + 8;
 export const SYSREG_MIRROR_COUNT = 3;
+/**
+ * The exclusive monitor (Cpu.exclusiveAddr, exclusiveSize): the reserved PA as an i64 (-1:
+ * none), the reservation's size (i32), then the number of other vCPUs (i32): translated
+ * LDXR/STXR use the monitor inline only while that is 0 (no peer count to keep).
+ */
+export const OFF_MONITOR = OFF_SYSREG_MIRROR + 8 * SYSREG_MIRROR_COUNT;
 
 // ---- tables ----
 /**

@@ -12,7 +12,7 @@
 //    throws a GuestException for faults and exits; the run loop catches it.
 // The registers open the vCPU's state area, whose full layout is in state-area.ts.
 
-import { OFF_PEER_MONITORS, OFF_SYSREG_MIRROR, STATE_AREA_BYTES, SYSREG_MIRROR_COUNT } from './state-area.ts';
+import { OFF_MONITOR, OFF_PEER_MONITORS, OFF_SYSREG_MIRROR, STATE_AREA_BYTES, SYSREG_MIRROR_COUNT } from './state-area.ts';
 
 export const SLOT_ZR = 31;
 export const SLOT_SP = 32;
@@ -65,6 +65,8 @@ export class CpuState {
   readonly peerMonitors: Int32Array;
   /** See OFF_SYSREG_MIRROR (SysRegStore writes it). */
   readonly sysregMirror: BigInt64Array;
+  /** See OFF_MONITOR: reserved PA low and high words (both -1: none), size, other vCPUs. */
+  readonly monitor: Int32Array;
 
   constructor(area?: StateArea) {
     const pages = Math.ceil(STATE_AREA_BYTES / 65536);
@@ -80,6 +82,8 @@ export class CpuState {
     this.vf64 = new Float64Array(this.buffer, b + gprBytes, 64);
     this.peerMonitors = new Int32Array(this.buffer, b + OFF_PEER_MONITORS, 1);
     this.sysregMirror = new BigInt64Array(this.buffer, b + OFF_SYSREG_MIRROR, SYSREG_MIRROR_COUNT);
+    this.monitor = new Int32Array(this.buffer, b + OFF_MONITOR, 4).fill(0);
+    this.monitor[0] = -1; this.monitor[1] = -1;
   }
 
   /** Low 32 bits of Xn (n = 31 reads as zero). */

@@ -18,7 +18,7 @@ import { DC_ZVA_BYTES } from '../id-registers.ts';
 import { alwaysTrapsToVmm } from '../system.ts';
 import {
   DISPATCH_SIZE, MIRROR_BASES, OFF_NEXT, MIRROR_ENTRY_SHIFT, MIRROR_TAGS, OFF_C, OFF_DISPATCH, OFF_EPOCH,
-  OFF_MIRROR_EL, OFF_MODE, OFF_N, OFF_PC, OFF_PEER_MONITORS, OFF_RES, OFF_SP_EL0, OFF_SYSREG_MIRROR, OFF_V, OFF_Z, TLB_SLOTS,
+  OFF_MIRROR_EL, OFF_MODE, OFF_MONITOR, OFF_N, OFF_PC, OFF_PEER_MONITORS, OFF_RES, OFF_SP_EL0, OFF_SYSREG_MIRROR, OFF_V, OFF_Z, TLB_SLOTS,
 } from '../state-area.ts';
 import { MIRRORED_SYSREGS } from '../sysreg-store.ts';
 
@@ -26,6 +26,11 @@ import { MIRRORED_SYSREGS } from '../sysreg-store.ts';
 export interface StateLayout {
   base: number;
   inline: boolean;
+  /**
+   * With inline: PA minus memory address of guest RAM when LDXR/STXR may run inline (RAM in
+   * one mapping of the memory; the code also checks there is no other vCPU); else undefined.
+   */
+  exclusiveDelta?: bigint;
 }
 
 // ---- module-level indices shared with the module builder ----
@@ -104,6 +109,7 @@ export class BlockGen {
   /** The state area's offset in the memory (added to every state access's memarg offset). */
   private readonly sb: number;
   private readonly inline: boolean;
+  private readonly exclusiveDelta: bigint | undefined;
   /** Per cell (register slot or flag): UNCACHED, CLEAN or DIRTY at the current position. */
   private readonly cells = new Uint8Array(CELLS);
   /** Per cell, the value of `writes` at its last write (see flush's `since`). */
@@ -114,6 +120,7 @@ export class BlockGen {
   constructor(readonly c: Code, readonly va: bigint, readonly ctx: BlockContext, layout: StateLayout = { base: 0, inline: false }) {
     this.sb = layout.base;
     this.inline = layout.inline;
+    this.exclusiveDelta = layout.inline ? layout.exclusiveDelta : undefined;
     this.baseDepth = c.depth;
   }
 
@@ -1008,7 +1015,8 @@ export class BlockGen {
     const c = this.c;
     const size = insn >>> 30, o2 = (insn >>> 23) & 1, load = (insn >>> 22) & 1, o1 = (insn >>> 21) & 1;
     const rn = (insn >>> 5) & 31, rt = insn & 31;
-    if (o2 === 0 || o1 === 1) return false;
+    if (o2 === 0) return this.exclusive(insn);
+    if (o1 === 1) return false;
     const iss = ISV | (size << 22) | (rt << 16) | (size === 3 ? 1 << 15 : 0) | (1 << 14);
     this.xsp(rn); c.set(L0);
     if (load) {
@@ -1021,6 +1029,71 @@ export class BlockGen {
     this.x(rt); c.set(L2);
     const since = this.writes;
     this.store(L0, L2, 1 << size, iss);
+    this.exitIfCodeWritten(since);
+    return true;
+  }
+
+  /**
+   * LDXR/LDAXR/STXR/STLXR and the pair forms, inline on a mirror hit of an aligned address
+   * when the layout allows (exclusiveDelta) and the VM has one vCPU: the reservation (OFF_MONITOR) is the PA and size
+   * as the interpreter keeps them, and a store-exclusive clears it whether or not it stores.
+   * Otherwise, and for the byte and halfword forms' alignment faults, the interpreter runs it.
+   */
+  private exclusive(insn: number): boolean {
+    const delta = this.exclusiveDelta;
+    const size = insn >>> 30, load = (insn >>> 22) & 1, pair = (insn >>> 21) & 1;
+    const rs = (insn >>> 16) & 31, rt2 = (insn >>> 10) & 31, rn = (insn >>> 5) & 31, rt = insn & 31;
+    if (delta === undefined || (pair && size < 2)) return false;
+    const c = this.c, bytes = 1 << size, total = pair ? 2 * bytes : bytes;
+    const op = bytes === 8 ? [Op.i64Load, Op.i64Store] : bytes === 4 ? [Op.i32Load, Op.i32Store] : bytes === 2 ? [Op.i32Load16U, Op.i32Store16] : [Op.i32Load8U, Op.i32Store8];
+    const pa = (): void => { c.get(U0).op(Op.i64ExtendI32U).i64(delta).op(Op.i64Add); };
+    this.xsp(rn); c.set(L0);
+    const solo = (): void => { this.state().load32(OFF_MONITOR + 12).op(Op.i32Eqz).op(Op.i32And); };
+    if (load) {
+      this.mirrorHit(L0, total, false);
+      c.get(A_LO).i32(total - 1).op(Op.i32And).op(Op.i32Eqz).op(Op.i32And);
+      solo();
+      c.ifVoid();
+      this.ramAddress(); c.set(U0);
+      c.get(U0).mem(op[0]); if (bytes < 8) c.op(Op.i64ExtendI32U); c.set(L2);
+      if (pair) { c.get(U0).mem(op[0], bytes); if (bytes < 8) c.op(Op.i64ExtendI32U); c.set(L3); }
+      this.state(); pa(); c.store64(OFF_MONITOR);
+      this.state().i32(total).store32(OFF_MONITOR + 8);
+      c.op(Op.else);
+      this.beforeCall();
+      c.i32(insn); this.callHelper(F_INTERP); c.op(Op.drop); // a load writes no code
+      this.state().load64(rt * 8).set(L2); // XZR's slot is never written: unused then
+      if (pair) this.state().load64(rt2 * 8).set(L3);
+      c.op(Op.end);
+      this.setX(rt, () => c.get(L2));
+      if (pair) this.setX(rt2, () => c.get(L3));
+      return true;
+    }
+    this.x(rt); c.set(L2);
+    if (pair) { this.x(rt2); c.set(L3); }
+    const since = this.writes;
+    this.mirrorHit(L0, total, true);
+    c.get(A_LO).i32(total - 1).op(Op.i32And).op(Op.i32Eqz).op(Op.i32And);
+    solo();
+    c.ifResult(I32); // the status: 0 stored, 1 not
+    this.ramAddress(); c.set(U0);
+    this.state().load64(OFF_MONITOR); pa(); c.op(Op.i64Eq);
+    this.state().load32(OFF_MONITOR + 8).i32(total).op(Op.i32Eq).op(Op.i32And).set(A_LO);
+    this.state().i64(-1n).store64(OFF_MONITOR);
+    c.get(A_LO).ifVoid();
+    c.get(U0).get(L2); if (bytes < 8) c.op(Op.i32WrapI64); c.mem(op[1]);
+    if (pair) { c.get(U0).get(L3); if (bytes < 8) c.op(Op.i32WrapI64); c.mem(op[1], bytes); }
+    c.op(Op.end);
+    c.i32(0).set(U1); // inline stores never reach code
+    c.get(A_LO).op(Op.i32Eqz);
+    c.op(Op.else);
+    this.beforeCall();
+    c.i32(insn); this.callHelper(F_INTERP); c.set(U1);
+    this.state().load32(rs * 8); // the status the interpreter wrote (rs = WZR: discarded below)
+    c.op(Op.end);
+    c.set(U0);
+    this.setW(rs, () => c.get(U0));
+    c.get(U1);
     this.exitIfCodeWritten(since);
     return true;
   }

@@ -370,6 +370,8 @@ export class Translator {
     const moduleNo = this.modules++;
     blocks.forEach((b, i) => { b.index = (moduleNo << BLOCK_ID_BITS) | i; });
     try {
+      const delta = this.cpu.memory.deltaIn(this.cpu.s.buffer);
+      this.layout.exclusiveDelta = delta === undefined ? undefined : BigInt(delta);
       const bin = buildBatch(blocks, moduleNo, this.layout);
       if (now) this.install(new WebAssembly.Module(bin.buffer as ArrayBuffer), blocks, moduleNo); // bin owns its whole buffer
       else {
