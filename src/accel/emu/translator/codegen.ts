@@ -34,10 +34,10 @@ export interface StateLayout {
 }
 
 // ---- module-level indices shared with the module builder ----
-export const F_LD8 = 0, F_LD16 = 1, F_LD32 = 2, F_LD64 = 3, F_ST8 = 4, F_ST16 = 5, F_ST32 = 6, F_ST64 = 7, F_INTERP = 8, F_MRS = 9;
-export const HELPER_NAMES = ['ld8', 'ld16', 'ld32', 'ld64', 'st8', 'st16', 'st32', 'st64', 'interp', 'mrs'];
+export const F_LD8 = 0, F_LD16 = 1, F_LD32 = 2, F_LD64 = 3, F_ST8 = 4, F_ST16 = 5, F_ST32 = 6, F_ST64 = 7, F_INTERP = 8;
+export const HELPER_NAMES = ['ld8', 'ld16', 'ld32', 'ld64', 'st8', 'st16', 'st32', 'st64', 'interp'];
 /** Type index of each helper (see TYPES in module.ts). */
-export const HELPER_TYPES = [0, 0, 0, 1, 2, 2, 2, 3, 5, 6];
+export const HELPER_TYPES = [0, 0, 0, 1, 2, 2, 2, 3, 5];
 /**
  * System registers the hot MRS path reads without the interpreter (rid = sysRegId layout,
  * `0x8000 | insn[20:5]`): SP_EL0 (Linux's `current`), TPIDR_EL1 (per-CPU offset),
@@ -106,7 +106,7 @@ export interface BlockContext {
 export class BlockGen {
   /** Index of the current instruction in the block. */
   k = 0;
-  /** The state area's offset in the memory (added to every state access's memarg offset). */
+  /** The state area's offset in the memory (R_SB holds it at run time; tables indexed at run time add it to their memarg offsets). */
   private readonly sb: number;
   private readonly inline: boolean;
   private readonly exclusiveDelta: bigint | undefined;
@@ -347,9 +347,7 @@ export class BlockGen {
   private store(a: number, v: number, size: number, iss: number, inline = this.inline): void {
     const c = this.c;
     if (inline) {
-      this.mirrorHit(a, size, true);
-      // A reservation held by another vCPU: the helper clears it if this store reaches it.
-      this.state().load32(OFF_PEER_MONITORS).op(Op.i32Eqz).op(Op.i32And);
+      this.storeHit(a, size);
       c.ifResult(I32);
       this.ramAddress();
       c.get(v);
@@ -393,8 +391,7 @@ export class BlockGen {
       this.store(L1, L3, size, 0, false); c.get(U0).op(Op.i32Or);
     };
     if (!this.inline) { slow(); return; }
-    this.mirrorHit(L0, 2 * size, true);
-    this.state().load32(OFF_PEER_MONITORS).op(Op.i32Eqz).op(Op.i32And);
+    this.storeHit(L0, 2 * size);
     c.ifResult(I32);
     this.ramAddress(); c.set(U0);
     const op = size === 8 ? Op.i64Store : Op.i32Store;
@@ -419,6 +416,14 @@ export class BlockGen {
     c.load64(write ? 8 : 0);
     c.get(a).i64(12n).op(Op.i64ShrU).op(Op.i64Eq);
     if (size > 1) c.get(A_LO).i32(0xfff).op(Op.i32And).i32(4096 - size).op(Op.i32LeU).op(Op.i32And);
+  }
+  /**
+   * mirrorHit for a store that may also go inline only while no other vCPU holds a
+   * reservation: the helper clears one this store reaches.
+   */
+  private storeHit(a: number, size: number): void {
+    this.mirrorHit(a, size, true);
+    this.state().load32(OFF_PEER_MONITORS).op(Op.i32Eqz).op(Op.i32And);
   }
   /** Push the RAM address of a mirror hit: the page's offset in the memory plus the offset in the page. */
   private ramAddress(): void {
@@ -456,12 +461,7 @@ export class BlockGen {
     if (read) {
       if (op0 < 2) return false;
       const rid = 0x8000 | ((insn >>> 5) & 0x7fff);
-      if (!FAST_MRS.has(rid)) return this.interpret(insn);
-      if ((insn & 31) !== 31) return this.readSysReg(insn, rid);
-      this.beforeCall(); // the helper falls back to the interpreter where the access traps
-      this.c.i32(insn); this.callHelper(F_MRS);
-      this.forget(insn & 31, (insn & 31) + 1); // Xt (XZR: slot 31 is never cached)
-      return 'next';
+      return FAST_MRS.has(rid) && (insn & 31) !== 31 ? this.readSysReg(insn, rid) : this.interpret(insn);
     }
     if (op0 >= 2) return this.interpretThenLeave(insn); // MSR (register)
     if (op0 === 0) {
@@ -494,8 +494,7 @@ export class BlockGen {
     const c = this.c;
     this.x(insn & 31); c.i64(BigInt(-DC_ZVA_BYTES)).op(Op.i64And).set(L0);
     const since = this.writes;
-    this.mirrorHit(L0, 1, true);
-    this.state().load32(OFF_PEER_MONITORS).op(Op.i32Eqz).op(Op.i32And);
+    this.storeHit(L0, 1);
     c.ifResult(I32);
     this.ramAddress(); c.set(U0);
     for (let i = 0; i < DC_ZVA_BYTES; i += 8) c.get(U0).i64(0n).mem(Op.i64Store, i);
@@ -511,7 +510,7 @@ export class BlockGen {
   /**
    * MRS of a FAST_MRS register into Xt (not XZR) from the state area's copies (OFF_MODE,
    * OFF_SP_EL0, OFF_SYSREG_MIRROR). SP_EL0 is banked only at EL1 with SPSel 1 and TPIDR_EL1
-   * is readable only at EL1; otherwise the `mrs` helper reads or traps as the interpreter would.
+   * is readable only at EL1; otherwise the interpreter reads or traps (it changes only Xt).
    */
   private readSysReg(insn: number, rid: number): 'next' {
     const c = this.c, rt = insn & 31;
@@ -519,7 +518,7 @@ export class BlockGen {
     const mode = (): void => { this.state().load32(OFF_MODE); };
     const viaHelper = (): void => {
       this.beforeCall();
-      c.i32(insn); this.callHelper(F_MRS); this.state().load64(rt * 8);
+      c.i32(insn); this.callHelper(F_INTERP); c.op(Op.drop); this.state().load64(rt * 8);
     };
     const guarded = (fast: () => void, needs: number): void => {
       mode(); c.i32(needs).op(Op.i32And).i32(needs).op(Op.i32Eq);

@@ -38,7 +38,6 @@ const TYPES: FuncType[] = [
   { params: [I32, I32, I32, I32, I32, I32, I32], results: [I32] }, // st64 (lo, hi, vlo, vhi, iss)
   { params: [I32, I32], results: [I32] }, // run (id, budget) -> instructions retired
   { params: [I32, I32, I32], results: [I32] }, // interp (instruction) -> code page written
-  { params: [I32, I32, I32], results: [] }, // mrs (instruction)
 ];
 const T_RUN = 4;
 

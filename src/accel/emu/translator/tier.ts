@@ -10,10 +10,9 @@
 import { GUEST_EXCEPTION, VM_EXIT, type Cpu, type PendingExit } from '../cpu.ts';
 import { step, execute } from '../interpreter.ts';
 import { takeIrq, takeFiq } from '../system.ts';
-import { SLOT_SP, type CpuState } from '../state.ts';
-import { SysReg } from '../../sysregs.ts';
+import type { CpuState } from '../state.ts';
 import { Code } from './wasm.ts';
-import { BlockGen, MAX_BLOCK_LENGTH, MRS_DAIF, SITE_K_BITS, type StateLayout } from './codegen.ts';
+import { BlockGen, MAX_BLOCK_LENGTH, SITE_K_BITS, type StateLayout } from './codegen.ts';
 import {
   DISPATCH_SIZE, OFF_C, OFF_DISPATCH, OFF_DISPATCHED, OFF_DONE, OFF_EPOCH, OFF_MODE, OFF_N, OFF_PC, OFF_RES, OFF_SP_EL0, OFF_V, OFF_Z,
   STATE_AREA_BYTES, dispatchOffset,
@@ -192,30 +191,9 @@ export class Translator {
       flagsToMemory(m32, s);
       return stored();
     };
-    const x = s.x, sysregs = c.sysregs;
-    // The last TPIDR value read and its halves: the BigInt changes rarely (context switch).
-    let tpidr = 0n, tpidrLo = 0, tpidrHi = 0;
     // A fast-path store never reaches a code page: those are kept off the fast path.
     return {
       interp,
-      // MRS of a FAST_MRS register (codegen.ts), as execMsrMrs would read it, without flag
-      // syncing or decoding; the EL0 accesses that trap take the interpreter.
-      mrs: (insn, site, done) => {
-        const rt = insn & 31, rid = 0x8000 | ((insn >>> 5) & 0x7fff);
-        let lo: number, hi: number;
-        if (rid === SysReg.SP_EL0) {
-          if (c.el === 0) { interp(insn, site, done); return; }
-          if (c.spsel === 0) { lo = x[SLOT_SP * 2]; hi = x[SLOT_SP * 2 + 1]; } else { lo = c.spEl0Lo; hi = c.spEl0Hi; }
-        } else if (rid === MRS_DAIF) {
-          lo = c.daif << 6; hi = 0;
-        } else {
-          if (c.el === 0 && rid === SysReg.TPIDR_EL1) { interp(insn, site, done); return; }
-          const v = sysregs.get(rid) ?? 0n;
-          if (v !== tpidr) { tpidr = v; tpidrLo = Number(v & 0xffffffffn) | 0; tpidrHi = Number(v >> 32n) | 0; }
-          lo = tpidrLo; hi = tpidrHi;
-        }
-        if (rt !== 31) { x[rt << 1] = lo; x[(rt << 1) | 1] = hi; }
-      },
       ld8: (lo, hi, iss, site, done) => {
         const f = m.fastOffset(lo, hi, 1, false);
         if (f >= 0) return m.fastMapping.bytes[f];
