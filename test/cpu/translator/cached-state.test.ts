@@ -7,10 +7,9 @@
 import { expect } from 'chai';
 import { SysReg } from '../../../src/accel/sysregs.ts';
 import { GUEST_EXCEPTION, VM_EXIT } from '../../../src/accel/emu/cpu.ts';
-import type { Translator } from '../../../src/accel/emu/translator/tier.ts';
 import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
 import { RAM_BASE } from './harness.ts';
-import { AP_EL1_RW, IMAGE, MMIO, ec, expectHvc, fpOn, guestPair, mmuOn, runToExit, thrownFromTranslated, type GuestPair } from './guest.ts';
+import { AP_EL1_RW, IMAGE, MMIO, countCalls, ec, expectHvc, fpOn, guestPair, mmuOn, runToExit, thrownFromTranslated, type GuestPair } from './guest.ts';
 
 const DATA = RAM_BASE + 0x40_0000;
 /** NZCV of a CPU's state as a 4-bit number. */
@@ -20,17 +19,6 @@ const xReg = (p: GuestPair, n: number): bigint => {
   return (BigInt(x[2 * n + 1] >>> 0) << 32n) | BigInt(x[2 * n] >>> 0);
 };
 const translated = (p: GuestPair): number => p.b.tier!.stats.translatedInstructions;
-
-/** Count the translating CPU's calls of these helper imports (before anything is compiled). */
-function countCalls(tier: Translator, names: string[]): { calls: number } {
-  const imports = (tier as unknown as { imports: Record<string, (...a: number[]) => number> }).imports;
-  const count = { calls: 0 };
-  for (const name of names) {
-    const f = imports[name];
-    imports[name] = (...a: number[]) => { count.calls++; return f(...a); };
-  }
-  return count;
-}
 
 describe('translation tier: registers and flags cached in wasm locals', function () {
   let tc: Toolchain;

@@ -5,7 +5,7 @@
 // 39-bit, 4K-granule TTBR0 regime of 2 MiB blocks over the first GiB of RAM.
 import { expect } from 'chai';
 import type { PendingExit } from '../../../src/accel/emu/cpu.ts';
-import type { TranslatorOptions } from '../../../src/accel/emu/translator/tier.ts';
+import type { Translator, TranslatorOptions } from '../../../src/accel/emu/translator/tier.ts';
 import type { RunFn } from '../../../src/accel/emu/translator/module.ts';
 import { HVC0, RAM_BASE, machine, snapshot, type Machine } from './harness.ts';
 
@@ -123,6 +123,30 @@ export const hvcImm = (exit: PendingExit): number => (ec(exit) === 0x16 ? exit.s
 export function expectHvc(exit: PendingExit, imm: number): void {
   expect(ec(exit), `EC (syndrome 0x${exit.syndrome.toString(16)})`).to.equal(0x16);
   expect(exit.syndrome & 0xffff, 'HVC immediate').to.equal(imm);
+}
+
+/**
+ * Count the translating CPU's calls of these helper imports (Translator.imports, wrapped
+ * before anything is compiled): every call, those throwing included, or only the calls whose
+ * arguments `only.args` picks; with `only.result`, only the calls returning what it picks.
+ */
+export function countCalls(
+  tier: Translator, names: readonly string[], only: { args?: (args: number[]) => boolean; result?: (r: unknown) => boolean } = {},
+): { calls: number } {
+  const imports = (tier as unknown as { imports: Record<string, (...a: number[]) => unknown> }).imports;
+  const count = { calls: 0 };
+  for (const name of names) {
+    const f = imports[name];
+    if (f === undefined) throw new Error(`no helper import ${name}`);
+    imports[name] = (...a: number[]) => {
+      if (only.args !== undefined && !only.args(a)) return f(...a);
+      if (only.result === undefined) { count.calls++; return f(...a); }
+      const r = f(...a);
+      if (only.result(r)) count.calls++;
+      return r;
+    };
+  }
+  return count;
 }
 
 /** Wrap a tier's dispatcher, which every run of translated code goes through (Translator.dispatch is private). */

@@ -8,7 +8,7 @@ import { BlockGen } from '../../../src/accel/emu/translator/codegen.ts';
 import { Code } from '../../../src/accel/emu/translator/wasm.ts';
 import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
 import { RAM_BASE } from './harness.ts';
-import { AP_EL1_RW, IMAGE, L1_TABLE, ec, expectHvc, guestPair, mmuOn, runToExit, thrownFromTranslated, writeTables } from './guest.ts';
+import { AP_EL1_RW, IMAGE, L1_TABLE, countCalls, ec, expectHvc, guestPair, mmuOn, runToExit, thrownFromTranslated, writeTables } from './guest.ts';
 
 /** What the code generator makes of one instruction word. */
 function kind(word: number): 'next' | 'end' | false {
@@ -127,15 +127,12 @@ describe('translation tier: system instructions inside blocks', function () {
       hvc #1
       .ltorg`);
     const p = guestPair(code);
-    const imports = (p.b.tier as unknown as { imports: Record<string, (...a: number[]) => unknown> }).imports;
-    const calls = { mrs: 0 };
-    const interp = imports.interp;
-    imports.interp = (...a: number[]) => { if (((a[0] & 0xfff00000) >>> 0) === 0xd5300000) calls.mrs++; return interp(...a); };
+    const mrs = countCalls(p.b.tier!, ['interp'], { args: ([insn]) => ((insn & 0xfff00000) >>> 0) === 0xd5300000 });
     expectHvc(runToExit(p), 1);
     const x = (n: number) => p.b.cpu.s.x[2 * n];
     expect(x(3) - (RAM_BASE + 0x40_0000), 'SP_EL0 + 16 after its write').to.equal(16 + 16);
     expect(x(9), 'DAIF.I summed').to.equal(31 * 0xf + 29 * 0xb);
-    expect(calls.mrs, 'MRS in the interpreter helper').to.equal(0);
+    expect(mrs.calls, 'MRS in the interpreter helper').to.equal(0);
     expect(p.b.tier!.stats.translatedInstructions / p.b.cpu.instructionsRetired, 'share translated').to.be.greaterThan(0.8);
   });
 
@@ -166,15 +163,12 @@ describe('translation tier: system instructions inside blocks', function () {
       ret
       .ltorg`);
     const p = guestPair(code, { blocks: [AP_EL1_RW, AP_EL1_RW] });
-    const imports = (p.b.tier as unknown as { imports: Record<string, (...a: number[]) => unknown> }).imports;
-    const calls = { interp: 0 };
-    const interp = imports.interp;
-    imports.interp = (...a: number[]) => { calls.interp++; return interp(...a); };
+    const interp = countCalls(p.b.tier!, ['interp']);
     const exit = runToExit(p);
     expectHvc(exit, 0x104); // current EL with SP_ELx, synchronous: the zeroed f
     const x = (n: number) => p.b.cpu.s.x[2 * n];
     expect([x(5), x(6), x(7)], 'zeroed word, untouched word, calls of f').to.deep.equal([0, 40 * -1, 40]);
-    expect(calls.interp, 'DC ZVA in the interpreter helper').to.be.at.most(1);
+    expect(interp.calls, 'DC ZVA in the interpreter helper').to.be.at.most(1);
     expect(p.b.tier!.stats.translatedInstructions / p.b.cpu.instructionsRetired, 'share translated').to.be.greaterThan(0.8);
   });
 
@@ -216,14 +210,11 @@ describe('translation tier: system instructions inside blocks', function () {
       movz x0, #8
       ret`);
     const p = guestPair(code, { blocks: [AP_EL1_RW, AP_EL1_RW] });
-    const imports = (p.b.tier as unknown as { imports: Record<string, (...a: number[]) => unknown> }).imports;
-    const calls = { codeWritten: 0 };
-    const st32 = imports.st32;
-    imports.st32 = (...a: number[]) => { const r = st32(...a); if (r === 1) calls.codeWritten++; return r; };
+    const codeWritten = countCalls(p.b.tier!, ['st32'], { result: (written) => written === 1 });
     expectHvc(runToExit(p, 7), 1); // short batches: compared often
     const x = (n: number) => p.b.cpu.s.x[2 * n];
     expect([x(1), x(5)], 'x1, x5').to.deep.equal([9 + 29 * 3 + 8 + 29 * 3, 60]);
-    expect(calls.codeWritten, 'stores over code from translated blocks').to.be.greaterThan(10);
+    expect(codeWritten.calls, 'stores over code from translated blocks').to.be.greaterThan(10);
   });
 
   it('MRS at EL0 in a hot loop: EL0 registers read in the block, EL1 registers trap (EC 0x18) as interpreted', () => {

@@ -20,7 +20,7 @@ import { NG, leafDescriptor } from '../../helpers/aarch64-page-tables.ts';
 import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
 import { HVC0, RAM_BASE, Rng } from './harness.ts';
 import {
-  AP_ALL_RO, AP_EL1_RO, AP_EL1_RW, IMAGE, L1_TABLE, L2_TABLE, MMIO, ec, expectHvc, guestPair, mmuOn, runToExit,
+  AP_ALL_RO, AP_EL1_RO, AP_EL1_RW, IMAGE, L1_TABLE, L2_TABLE, MMIO, countCalls, ec, expectHvc, guestPair, mmuOn, runToExit,
   thrownFromTranslated, writeTables, type GuestPair,
 } from './guest.ts';
 
@@ -28,16 +28,8 @@ import {
 const DATA = RAM_BASE + 0x40_0000;
 const HELPERS = ['ld8', 'ld16', 'ld32', 'ld64', 'st8', 'st16', 'st32', 'st64'];
 
-/** Count the translating CPU's load/store helper calls (wraps the imports before anything is compiled). */
-function countHelpers(tier: Translator): { calls: number } {
-  const imports = (tier as unknown as { imports: Record<string, (...a: number[]) => number> }).imports;
-  const count = { calls: 0 };
-  for (const name of HELPERS) {
-    const f = imports[name];
-    imports[name] = (...a: number[]) => { count.calls++; return f(...a); };
-  }
-  return count;
-}
+/** Count the translating CPU's load/store helper calls. */
+const countHelpers = (tier: Translator): { calls: number } => countCalls(tier, HELPERS);
 
 function randomData(seed: number, n: number): Uint8Array {
   const rng = new Rng(seed);
@@ -487,10 +479,7 @@ describe('translation tier: inline stores and other vCPUs\' exclusive reservatio
     2: hvc #0x104`);
     const data: [number, Uint8Array][] = [[DATA, randomData(7, 0x100)]];
     const p = guestPair(code, { blocks: [AP_EL1_RW, AP_EL1_RW, AP_EL1_RW], extra: data });
-    const imports = (p.b.tier as unknown as { imports: Record<string, (...a: number[]) => unknown> }).imports;
-    const calls = { exclusives: 0 };
-    const interp = imports.interp;
-    imports.interp = (...a: number[]) => { if ((a[0] & 0x3f800000) === 0x08000000) calls.exclusives++; return interp(...a); };
+    const exclusives = countCalls(p.b.tier!, ['interp'], { args: ([insn]) => (insn & 0x3f800000) === 0x08000000 });
     const exit = runToExit(p);
     expectHvc(exit, 0x104);
     const x = (n: number) => p.b.cpu.s.x[2 * n];
@@ -499,7 +488,7 @@ describe('translation tier: inline stores and other vCPUs\' exclusive reservatio
     expect((x(22) >>> 26) & 0x3f, 'alignment fault (data abort)').to.equal(0x25);
     expect(p.b.tier!.stats.translatedInstructions / p.b.cpu.instructionsRetired, 'share translated').to.be.greaterThan(0.8);
     // 16 exclusives per iteration: only the misaligned one needs the interpreter.
-    expect(calls.exclusives, 'exclusives in the interpreter helper').to.be.at.most(1);
+    expect(exclusives.calls, 'exclusives in the interpreter helper').to.be.at.most(1);
   });
 
   it('LDXR on one vCPU, a translated plain store by the other, STXR on the first fails', () => {
