@@ -75,6 +75,11 @@ export const MAX_BATCH = 1 << BLOCK_ID_BITS;
  */
 export const SITE_K_BITS = 6;
 export const MAX_BLOCK_LENGTH = 1 << SITE_K_BITS;
+export const callSite = (moduleNo: number, slot: number, k: number): number => (moduleNo << (BLOCK_ID_BITS + SITE_K_BITS)) | (slot << SITE_K_BITS) | k;
+/** A call site's module number, block slot and instruction index. */
+export const siteModule = (site: number): number => site >>> (BLOCK_ID_BITS + SITE_K_BITS);
+export const siteSlot = (site: number): number => (site >>> SITE_K_BITS) & (MAX_BATCH - 1);
+export const siteIndex = (site: number): number => site & (MAX_BLOCK_LENGTH - 1);
 /** Nesting at which run() opens the loop every jump to a block of the module goes back to. */
 export const LOOP_DEPTH = 2;
 /**
@@ -320,7 +325,7 @@ export class BlockGen {
   private callHelper(f: number): void {
     const slot = this.ctx.slot ?? 0;
     if (this.k >= 1 << SITE_K_BITS || slot >= MAX_BATCH) throw new RangeError('helper call site out of range');
-    this.c.i32(((this.ctx.moduleNo ?? 0) << (BLOCK_ID_BITS + SITE_K_BITS)) | (slot << SITE_K_BITS) | this.k).get(R_DONE).call(f);
+    this.c.i32(callSite(this.ctx.moduleNo ?? 0, slot, this.k)).get(R_DONE).call(f);
   }
   /** Push lo, hi of the address in local l. */
   private addrArgs(l: number): void {

@@ -12,7 +12,7 @@ import { step, execute } from '../interpreter.ts';
 import { takeIrq, takeFiq } from '../system.ts';
 import type { CpuState } from '../state.ts';
 import { Code } from './wasm.ts';
-import { BlockGen, MAX_BLOCK_LENGTH, SITE_K_BITS, type StateLayout } from './codegen.ts';
+import { BlockGen, MAX_BLOCK_LENGTH, siteIndex, siteModule, siteSlot, type StateLayout } from './codegen.ts';
 import {
   DISPATCH_SIZE, OFF_C, OFF_DISPATCH, OFF_DISPATCHED, OFF_DONE, OFF_EPOCH, OFF_MODE, OFF_N, OFF_PC, OFF_RES, OFF_SP_EL0, OFF_V, OFF_Z,
   STATE_AREA_BYTES, dispatchOffset,
@@ -174,8 +174,8 @@ export class Translator {
     // saves them in SPSR), the PC of the instruction (from its call site, codegen.ts
     // callHelper) and, for the batch loop, the instructions retired with it (OFF_DONE).
     const sync = (iss: number, site: number, done: number) => {
-      const k = site & (MAX_BLOCK_LENGTH - 1);
-      const b = moduleBlocks[site >>> (BLOCK_ID_BITS + SITE_K_BITS)]![(site >>> SITE_K_BITS) & (MAX_BATCH - 1)];
+      const k = siteIndex(site);
+      const b = moduleBlocks[siteModule(site)]![siteSlot(site)];
       m32[OFF_DONE >> 2] = done + k + 1;
       flagsToState(m32, s);
       c.curPcLo = (b.lo + 4 * k) | 0; c.curPcHi = b.hi; // a block never crosses a page
