@@ -36,7 +36,7 @@ export interface StateLayout {
 // ---- module-level indices shared with the module builder ----
 export const F_LD8 = 0, F_LD16 = 1, F_LD32 = 2, F_LD64 = 3, F_ST8 = 4, F_ST16 = 5, F_ST32 = 6, F_ST64 = 7, F_INTERP = 8;
 export const HELPER_NAMES = ['ld8', 'ld16', 'ld32', 'ld64', 'st8', 'st16', 'st32', 'st64', 'interp'];
-/** Type index of each helper (see TYPES in module.ts). */
+/** Type index of each helper (see TYPES in module.ts); helper f is entry f of the helper table (module.ts helperTable). */
 export const HELPER_TYPES = [0, 0, 0, 1, 2, 2, 2, 3, 5];
 /**
  * System registers the hot MRS path reads without the interpreter (rid = sysRegId layout,
@@ -325,7 +325,7 @@ export class BlockGen {
   private callHelper(f: number): void {
     const slot = this.ctx.slot ?? 0;
     if (this.k >= 1 << SITE_K_BITS || slot >= MAX_BATCH) throw new RangeError('helper call site out of range');
-    this.c.i32(callSite(this.ctx.moduleNo ?? 0, slot, this.k)).get(R_DONE).call(f);
+    this.c.i32(callSite(this.ctx.moduleNo ?? 0, slot, this.k)).get(R_DONE).i32(f).callIndirect(HELPER_TYPES[f]);
   }
   /** Push lo, hi of the address in local l. */
   private addrArgs(l: number): void {

@@ -3,7 +3,8 @@
 // a block id; the high bits are the module number). A block continues in another block of the
 // module by setting the slot and going round the loop; it leaves run() with the id of a block
 // of another module (from the dispatch table, checked in wasm) in OFF_NEXT, and the dispatcher
-// (compileDispatcher) calls that module's run() through the table of runs. run() returns the
+// (compileDispatcher) calls that module's run() through the table of runs. Helpers are
+// called through a small table of forwarders (helperTable). run() returns the
 // instructions it retired. One function rather than one per block: a jump is a branch
 // instead of a return and an indirect call, the counters are locals instead of imported
 // globals, and V8 optimizes the module's code once it is hot as a whole.
@@ -85,16 +86,51 @@ export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number, layo
   tails.leaveTail();
   code.op(Op.end).op(Op.end); // loop, block $invalid
   code.i32(0).i32(-1).store32(layout.base + OFF_NEXT).i32(0);
-  const nImports = HELPER_NAMES.length;
   return buildModule({
     types: TYPES,
-    importFuncs: HELPER_NAMES.map((name, i) => ({ name, type: HELPER_TYPES[i] })),
+    importFuncs: [], // helpers are called through the imported table (helperTable)
     importMemory: true,
+    importTable: true,
     funcs: [{ type: T_RUN, locals: RUN_LOCALS, body: code }],
     globals: 0,
-    exports: [{ name: 'run', func: nImports }],
+    exports: [{ name: 'run', func: 0 }],
     table: [],
   });
+}
+
+/**
+ * The helpers (HELPER_NAMES, in that order) as a table of wasm functions, which batch modules
+ * import and call with call_indirect. Not as imported functions: V8 compiles a wrapper for
+ * every imported JS function into every module that imports one, which cost about 1.5 ms a
+ * module (more than the code of a small batch). Here one module of forwarders imports them
+ * and pays for the wrappers once.
+ */
+export function helperTable(helpers: Record<string, (...a: number[]) => number | void>): FuncTable {
+  const funcs = HELPER_NAMES.map((_, i) => {
+    const body = new Code();
+    const t = TYPES[HELPER_TYPES[i]];
+    for (let p = 0; p < t.params.length; p++) body.get(p);
+    body.call(i);
+    return { type: HELPER_TYPES[i], locals: [] as [number, number][], body };
+  });
+  const bin = buildModule({
+    types: TYPES,
+    importFuncs: HELPER_NAMES.map((name, i) => ({ name, type: HELPER_TYPES[i] })),
+    importMemory: false,
+    funcs,
+    globals: 0,
+    exports: HELPER_NAMES.map((name, i) => ({ name, func: HELPER_NAMES.length + i })),
+    table: [],
+  });
+  const imports: Record<string, unknown> = {};
+  for (const name of HELPER_NAMES) {
+    if (typeof helpers[name] !== 'function') throw new Error(`helper ${name} missing`);
+    imports[name] = helpers[name];
+  }
+  const exported = new WebAssembly.Instance(new WebAssembly.Module(bin.buffer as ArrayBuffer), { e: imports } as never).exports;
+  const table = newTable(HELPER_NAMES.length);
+  HELPER_NAMES.forEach((name, i) => table.set(i, exported[name]));
+  return table;
 }
 
 /** Modules a vCPU may hold before it translates everything anew: the size of the table of runs. */
@@ -105,8 +141,12 @@ export interface FuncTable { set(index: number, f: unknown): void }
 
 /** The table of runs the dispatcher calls through: never grown, so V8 never copies it. */
 export function newRunTable(): FuncTable {
+  return newTable(MAX_MODULES);
+}
+
+function newTable(size: number): FuncTable {
   const T = (WebAssembly as unknown as { Table: new (d: { element: string; initial: number; maximum: number }) => FuncTable }).Table;
-  return new T({ element: 'anyfunc', initial: MAX_MODULES, maximum: MAX_MODULES });
+  return new T({ element: 'anyfunc', initial: size, maximum: size });
 }
 
 /**

@@ -17,7 +17,7 @@ import {
   DISPATCH_SIZE, OFF_C, OFF_DISPATCH, OFF_DISPATCHED, OFF_DONE, OFF_EPOCH, OFF_MODE, OFF_N, OFF_PC, OFF_RES, OFF_SP_EL0, OFF_V, OFF_Z,
   STATE_AREA_BYTES, dispatchOffset,
 } from '../state-area.ts';
-import { BLOCK_ID_BITS, MAX_BATCH, MAX_MODULES, buildBatch, compileDispatcher, newRunTable, type FuncTable, type BatchBlock, type RunFn } from './module.ts';
+import { BLOCK_ID_BITS, MAX_BATCH, MAX_MODULES, buildBatch, compileDispatcher, helperTable, newRunTable, type FuncTable, type BatchBlock, type RunFn } from './module.ts';
 import type { CodePages } from './code-pages.ts';
 import { tuneWasmTiering } from './v8-tiering.ts';
 
@@ -113,7 +113,10 @@ export class Translator {
   private queuedVisits = 0;
   private readonly maxWait: number;
   private readonly maxModules: number;
-  private readonly imports: Record<string, unknown>;
+  /** The helpers translated code calls (tests wrap them before anything is compiled). */
+  private readonly imports: Record<string, (...a: number[]) => number | void>;
+  /** What batch modules import: the state memory and the helpers' table, made at the first install. */
+  private batchImports: { mem: WebAssembly.Memory; table: FuncTable } | undefined;
   private failed = false;
   private readonly background: boolean;
   /** Start-overs so far: a module compiled for an earlier one is not installed. */
@@ -160,7 +163,7 @@ export class Translator {
     // Guest RAM shares the memory when the state is in its arena (arena.ts): loads and stores then go inline.
     this.layout = { base: cpu.s.base, inline: cpu.mmu.mirrored };
     code.attach(cpu.mmu);
-    this.imports = { mem: cpu.s.memory, ...this.helpers() };
+    this.imports = this.helpers();
     this.m32[OFF_EPOCH >> 2] = this.key;
     this.runTable = newRunTable();
     this.dispatch = compileDispatcher(cpu.s.memory, this.runTable, cpu.s.base);
@@ -374,7 +377,8 @@ export class Translator {
   /** Instantiate a compiled batch: its run() goes into the table of runs, and its blocks may be entered. */
   private install(module: WebAssembly.Module, blocks: readonly Block[], moduleNo: number): void {
     try {
-      const instance = new WebAssembly.Instance(module, { e: this.imports } as never);
+      this.batchImports ??= { mem: this.cpu.s.memory, table: helperTable(this.imports) };
+      const instance = new WebAssembly.Instance(module, { e: this.batchImports } as never);
       this.runTable.set(moduleNo, instance.exports.run);
       this.moduleBlocks[moduleNo] = blocks;
     } catch (err) {

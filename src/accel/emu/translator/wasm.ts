@@ -142,6 +142,8 @@ export class Code extends Bytes {
     return this.u32(fallback);
   }
   call(f: number): this { return this.byte(Op.call).u32(f); }
+  /** call_indirect through table 0, the callee's index on the stack. */
+  callIndirect(type: number): this { return this.byte(Op.callIndirect).u32(type).u32(0); }
 }
 
 export interface FuncType { params: number[]; results: number[] }
