@@ -4,10 +4,10 @@
 //
 //   0x00000  registers: X0..X30 and SP (33 x 8 bytes), then V0..V31 (32 x 16 bytes)
 //   0x00400  the translator's words, OFF_PC .. OFF_MONITOR
-//   0x01000  dispatch table: DISPATCH_SIZE entries of 16 bytes
-//   0x41000  TLB mirror tags: TLB_SLOTS entries of 4 x i64
-//   0x61000  TLB mirror page offsets: TLB_SLOTS x i32
-//   0x65000  STATE_AREA_BYTES
+//   0x001000  dispatch table: DISPATCH_SIZE entries of 16 bytes
+//   0x101000  TLB mirror tags: TLB_SLOTS entries of 4 x i64
+//   0x121000  TLB mirror page offsets: TLB_SLOTS x i32
+//   0x125000  STATE_AREA_BYTES
 
 /** Slots of the MMU's software TLB (mmu.ts) and so of its mirror. */
 export const TLB_SLOTS = 4096;
@@ -57,13 +57,18 @@ export const OFF_MONITOR = OFF_SYSREG_MIRROR + 8 * SYSREG_MIRROR_COUNT;
 // ---- tables ----
 /**
  * Dispatch table: DISPATCH_SIZE entries of { va: i64, epoch and EL: i32, block id: i32 }, indexed by
- * VA bits [15:2]. The batch loop fills an entry when it has checked, in the current epoch,
- * that the block at va may be entered; translated code then jumps to it directly.
+ * VA bits [17:2] xor bits [31:18] (codegen.ts lookupTail computes the same). The batch loop
+ * fills an entry when it has checked, in the current epoch, that the block at va may be
+ * entered; translated code then jumps to it directly. Sized for the kernel's hot blocks: at
+ * 16K entries indexed by bits [15:2], a fifth of the Debian boot's exits from translated
+ * code were blocks that had lost their entry to another block.
  */
 export const OFF_DISPATCH = 0x1000;
-export const DISPATCH_SIZE = 16384;
+export const DISPATCH_SIZE = 65536;
+/** The dispatch entry's index for a VA (low word). */
+export const dispatchIndex = (lo: number): number => ((lo >>> 2) ^ (lo >>> 18)) & (DISPATCH_SIZE - 1);
 /** Byte offset of the dispatch entry for a VA (low word). */
-export const dispatchOffset = (lo: number): number => OFF_DISPATCH + (((lo >>> 2) & (DISPATCH_SIZE - 1)) << 4);
+export const dispatchOffset = (lo: number): number => OFF_DISPATCH + (dispatchIndex(lo) << 4);
 /** log2 of a mirror entry's tag bytes: EL1 read, EL1 write, EL0 read, EL0 write (i64 each). */
 export const MIRROR_ENTRY_SHIFT = 5;
 export const MIRROR_TAGS = OFF_DISPATCH + DISPATCH_SIZE * 16;

@@ -256,8 +256,9 @@ export class BlockGen {
   lookupTail(): void {
     const c = this.c;
     this.state().get(L3).store64(OFF_PC);
-    // U1 = the dispatch entry's offset from OFF_DISPATCH
-    c.get(L3).op(Op.i32WrapI64).i32(2).op(Op.i32ShrU).i32(DISPATCH_SIZE - 1).op(Op.i32And).i32(4).op(Op.i32Shl).set(U1);
+    // U1 = the dispatch entry's offset from OFF_DISPATCH (state-area.ts dispatchIndex)
+    c.get(L3).op(Op.i32WrapI64).tee(U1).i32(2).op(Op.i32ShrU).get(U1).i32(18).op(Op.i32ShrU).op(Op.i32Xor);
+    c.i32(DISPATCH_SIZE - 1).op(Op.i32And).i32(4).op(Op.i32Shl).set(U1);
     c.get(U1).load64(this.sb + OFF_DISPATCH).get(L3).op(Op.i64Eq);
     c.get(U1).load32(this.sb + OFF_DISPATCH + 8); this.state().load32(OFF_EPOCH).op(Op.i32Eq).op(Op.i32And);
     c.ifResult(I32).get(U1).load32(this.sb + OFF_DISPATCH + 12).op(Op.else).i32(-1).op(Op.end);
