@@ -34,10 +34,10 @@ export interface StateLayout {
 }
 
 // ---- module-level indices shared with the module builder ----
-export const F_LD8 = 0, F_LD16 = 1, F_LD32 = 2, F_LD64 = 3, F_ST8 = 4, F_ST16 = 5, F_ST32 = 6, F_ST64 = 7, F_INTERP = 8;
-export const HELPER_NAMES = ['ld8', 'ld16', 'ld32', 'ld64', 'st8', 'st16', 'st32', 'st64', 'interp'];
+export const F_LD8 = 0, F_LD16 = 1, F_LD32 = 2, F_LD64 = 3, F_ST8 = 4, F_ST16 = 5, F_ST32 = 6, F_ST64 = 7, F_INTERP = 8, F_SYS = 9;
+export const HELPER_NAMES = ['ld8', 'ld16', 'ld32', 'ld64', 'st8', 'st16', 'st32', 'st64', 'interp', 'sys'];
 /** Type index of each helper (see TYPES in module.ts); helper f is entry f of the helper table (module.ts helperTable). */
-export const HELPER_TYPES = [0, 0, 0, 1, 2, 2, 2, 3, 5];
+export const HELPER_TYPES = [0, 0, 0, 1, 2, 2, 2, 3, 5, 5];
 /**
  * System registers the hot MRS path reads without the interpreter (rid = sysRegId layout,
  * `0x8000 | insn[20:5]`): SP_EL0 (Linux's `current`), TPIDR_EL1 (per-CPU offset),
@@ -539,15 +539,23 @@ export class BlockGen {
     return 'next';
   }
 
-  /** Run the instruction in the interpreter, then leave the block at the next instruction. */
+  /**
+   * Run the instruction in the interpreter and end the block: leave for the batch loop when
+   * the `sys` helper says it must see the change (an unmasked interrupt, a new epoch or
+   * regime...), else go on at the next instruction as a branch would.
+   */
   private interpretThenLeave(insn: number): 'end' {
     const c = this.c;
+    const next = (this.pc + 4n) & M64;
     this.beforeCall();
-    c.i32(insn); this.callHelper(F_INTERP); c.op(Op.drop);
+    c.i32(insn); this.callHelper(F_SYS);
     this.forget(0, CELLS);
     this.retire();
+    c.ifVoid();
     this.flush(); // nothing left to store: every exit flushes
-    this.leaveAt((this.pc + 4n) & M64);
+    this.leaveAt(next);
+    c.op(Op.end);
+    this.goTo(next);
     return 'end';
   }
 

@@ -200,9 +200,22 @@ export class Translator {
       flagsToMemory(m32, s);
       return stored();
     };
+    // A system instruction that ended its block (MSR, TLBI, IC, AT): the block goes on at
+    // the next instruction unless the batch loop must see what it did (returns 1): a write to
+    // translated code, an interrupt it unmasked, a new epoch or translation regime, another
+    // SPSel. The mode word and SP_EL0 that inline MRS reads are brought up to date.
+    const sys = (insn: number, site: number, done: number) => {
+      const spsel = c.spsel;
+      if (interp(insn, site, done) !== 0) return 1;
+      m32[OFF_MODE >> 2] = c.el | (c.spsel << 1) | (c.daif << 6);
+      m32[OFF_SP_EL0 >> 2] = c.spEl0Lo; m32[(OFF_SP_EL0 >> 2) + 1] = c.spEl0Hi;
+      if (c.spsel !== spsel || (c.irqLine && (c.daif & 2) === 0) || (c.fiqLine && (c.daif & 1) === 0)) return 1;
+      return m.epoch !== this.seenMmuEpoch || code.generation !== this.seenGeneration || m.regime !== this.seenRegime ? 1 : 0;
+    };
     // A fast-path store never reaches a code page: those are kept off the fast path.
     return {
       interp,
+      sys,
       ld8: (lo, hi, iss, site, done) => {
         const f = m.fastOffset(lo, hi, 1, false);
         if (f >= 0) return m.fastMapping.bytes[f];
