@@ -2,8 +2,8 @@
 // JS (translator/tier.ts) and translated code (translator/codegen.ts, module.ts) all address,
 // at the area's base in a WebAssembly.Memory (its own, or guest RAM's: arena.ts).
 //
-//   0x00000  registers: X0..X30 and SP (33 x 8 bytes), then V0..V31 (32 x 16 bytes)
-//   0x00400  the translator's words, OFF_PC .. OFF_MONITOR
+//   0x000000  registers: X0..X30 and SP (33 x 8 bytes), then V0..V31 (32 x 16 bytes)
+//   0x000400  the translator's words, OFF_PC .. OFF_MONITOR
 //   0x001000  dispatch table: DISPATCH_SIZE entries of 16 bytes
 //   0x101000  TLB mirror tags: TLB_SLOTS entries of 4 x i64
 //   0x121000  TLB mirror page offsets: TLB_SLOTS x i32

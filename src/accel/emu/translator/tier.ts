@@ -69,6 +69,12 @@ function flagsToMemory(m32: Int32Array, s: CpuState): void {
   m32[OFF_N >> 2] = s.n; m32[OFF_Z >> 2] = s.z; m32[OFF_C >> 2] = s.c; m32[OFF_V >> 2] = s.v;
 }
 
+/** PSTATE's EL, SPSel and DAIF and the banked SP_EL0, as inline MRS reads them (OFF_MODE, OFF_SP_EL0). */
+function modeToMemory(m32: Int32Array, c: Cpu): void {
+  m32[OFF_MODE >> 2] = c.el | (c.spsel << 1) | (c.daif << 6);
+  m32[OFF_SP_EL0 >> 2] = c.spEl0Lo; m32[(OFF_SP_EL0 >> 2) + 1] = c.spEl0Hi;
+}
+
 export class Block implements BatchBlock {
   valid = true;
   compiled = false;
@@ -207,8 +213,7 @@ export class Translator {
     const sys = (insn: number, site: number, done: number) => {
       const spsel = c.spsel;
       if (interp(insn, site, done) !== 0) return 1;
-      m32[OFF_MODE >> 2] = c.el | (c.spsel << 1) | (c.daif << 6);
-      m32[OFF_SP_EL0 >> 2] = c.spEl0Lo; m32[(OFF_SP_EL0 >> 2) + 1] = c.spEl0Hi;
+      modeToMemory(m32, c);
       if (c.spsel !== spsel || (c.irqLine && (c.daif & 2) === 0) || (c.fiqLine && (c.daif & 1) === 0)) return 1;
       return m.epoch !== this.seenMmuEpoch || code.generation !== this.seenGeneration || m.regime !== this.seenRegime ? 1 : 0;
     };
@@ -457,8 +462,7 @@ export class Translator {
             // boundary: a block longer than what is left of it would be interpreted instead.
             const room = Math.min(budget - n, runLimit);
             flagsToMemory(m32, s);
-            m32[OFF_MODE >> 2] = c.el | (c.spsel << 1) | (c.daif << 6);
-            m32[OFF_SP_EL0 >> 2] = c.spEl0Lo; m32[(OFF_SP_EL0 >> 2) + 1] = c.spEl0Hi;
+            modeToMemory(m32, c);
             let done = 0;
             try {
               // Across modules while their blocks' dispatch entries say so.
