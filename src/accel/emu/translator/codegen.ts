@@ -116,10 +116,13 @@ export class BlockGen {
   private readonly inline: boolean;
   private readonly exclusiveDelta: bigint | undefined;
   /** Per cell (register slot or flag): UNCACHED, CLEAN or DIRTY at the current position. */
-  private readonly cells = new Uint8Array(CELLS);
+  private readonly cells: number[] = new Array<number>(CELLS).fill(UNCACHED);
   /** Per cell, the value of `writes` at its last write (see flush's `since`). */
-  private readonly writtenAt = new Uint32Array(CELLS);
+  private readonly writtenAt: number[] = new Array<number>(CELLS).fill(0);
   private writes = 0;
+  /** Cells that may be DIRTY, one bit each (cells 0..31, then 32..36): flush visits only these. */
+  private dirtyLow = 0;
+  private dirtyHigh = 0;
   /** The nesting where the block's code starts (run() puts each block inside its labels). */
   private readonly baseDepth: number;
   constructor(readonly c: Code, readonly va: bigint, readonly ctx: BlockContext, layout: StateLayout = { base: 0, inline: false }) {
@@ -158,7 +161,11 @@ export class BlockGen {
   private write(i: number, value: () => void): void {
     const c = this.c;
     this.writtenAt[i] = ++this.writes;
-    if (this.top()) { value(); c.set(this.cellLocal(i)); this.cells[i] = DIRTY; return; }
+    if (this.top()) {
+      value(); c.set(this.cellLocal(i)); this.cells[i] = DIRTY;
+      if (i < 32) this.dirtyLow |= 1 << i; else this.dirtyHigh |= 1 << (i - 32);
+      return;
+    }
     this.state(); value();
     if (this.cells[i] !== UNCACHED) c.tee(this.cellLocal(i));
     this.storeCell(i);
@@ -170,12 +177,16 @@ export class BlockGen {
    * call flushed the rest since then.
    */
   private flush(since = -1): void {
-    const c = this.c;
-    for (let i = 0; i < CELLS; i++) {
-      if (this.cells[i] !== DIRTY || this.writtenAt[i] <= since) continue;
-      this.state().get(this.cellLocal(i)); this.storeCell(i);
-      if (this.top()) this.cells[i] = CLEAN;
-    }
+    const top = this.top();
+    for (let bits = this.dirtyLow; bits !== 0; bits &= bits - 1) this.flushCell(31 - Math.clz32(bits & -bits), since, top);
+    for (let bits = this.dirtyHigh; bits !== 0; bits &= bits - 1) this.flushCell(63 - Math.clz32(bits & -bits), since, top);
+  }
+  private flushCell(i: number, since: number, top: boolean): void {
+    if (this.cells[i] !== DIRTY || this.writtenAt[i] <= since) return;
+    this.state().get(this.cellLocal(i)); this.storeCell(i);
+    if (!top) return;
+    this.cells[i] = CLEAN;
+    if (i < 32) this.dirtyLow &= ~(1 << i); else this.dirtyHigh &= ~(1 << (i - 32));
   }
   /** After a helper that may have changed these cells in memory (flushed before it): read them from memory again. */
   private forget(first: number, end: number): void {
@@ -580,6 +591,12 @@ export class BlockGen {
    */
   private addSub(sf: number, a: () => void, b: () => void, sub: boolean, cin: 0 | 1 | 'c', flags: boolean, dst?: (r: () => void) => void): void {
     const c = this.c;
+    if (!flags && dst !== undefined && cin === (sub ? 1 : 0)) {
+      // No flags: the sum or difference straight into the destination, without the scratch locals.
+      if (sf) dst(() => { a(); b(); c.op(sub ? Op.i64Sub : Op.i64Add); });
+      else dst(() => { a(); b(); c.op(sub ? Op.i32Sub : Op.i32Add).op(Op.i64ExtendI32U); });
+      return;
+    }
     if (sf) {
       a(); c.set(L0);
       b(); if (sub) c.i64(-1n).op(Op.i64Xor); c.set(L1);

@@ -42,6 +42,9 @@ const TYPES: FuncType[] = [
 ];
 const T_RUN = 4;
 
+/** run()'s body while a batch is built, reused (buildModule copies it out): a fresh buffer grown to a batch's size cost more than its code. */
+const batchCode = new Code(1 << 16);
+
 /**
  * The wasm binary for these blocks, module number `moduleNo`: blocks[i].index must be
  * moduleNo << BLOCK_ID_BITS | i (assigned by the caller), the id jumps use.
@@ -51,7 +54,7 @@ export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number, layo
   const byVa = new Map<bigint, number>();
   blocks.forEach((b, i) => { if (!byVa.has(b.va)) byVa.set(b.va, i); });
   const n = blocks.length;
-  const code = new Code();
+  const code = batchCode.reset();
   // block $invalid (a slot past the blocks) / loop / block $leave / block $lookup /
   // block b[n-1] ... block b[0] / br_table.
   const tails = new BlockGen(code, 0n, { chain: () => -1, moduleNo }, layout);

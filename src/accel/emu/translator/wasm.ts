@@ -25,8 +25,12 @@ export const Op = {
 
 /** A growable byte buffer with LEB128 writers. */
 export class Bytes {
-  private buf = new Uint8Array(256);
+  private buf: Uint8Array;
   length = 0;
+  /** `capacity`: the bytes expected, so that a large buffer is not grown (and copied) step by step. */
+  constructor(capacity = 256) {
+    this.buf = new Uint8Array(capacity);
+  }
 
   private grow(extra: number): void {
     let size = this.buf.length * 2;
@@ -71,6 +75,8 @@ export class Bytes {
   }
 
   s64(v: bigint): this {
+    // Most constants fit in 32 bits, and their LEB128 is the same at either width.
+    if (v >= -0x80000000n && v <= 0x7fffffffn) return this.s32(Number(v));
     // On two int32 halves: BigInt arithmetic per 7-bit group is slow.
     let lo = Number(BigInt.asUintN(32, v)) | 0;
     let hi = Number(BigInt.asIntN(32, v >> 32n));
@@ -94,13 +100,19 @@ export class Bytes {
     return this.bytes(b.buf.subarray(0, b.length));
   }
 
+  /** Start again from empty, keeping the buffer. */
+  reset(): this {
+    this.length = 0;
+    return this;
+  }
+
   /** The bytes written so far, without copying (valid until the next write). */
   view(): Uint8Array {
     return this.buf.subarray(0, this.length);
   }
 
   toUint8Array(): Uint8Array {
-    return this.buf.slice(0, this.length);
+    return this.length === this.buf.length ? this.buf : this.buf.slice(0, this.length);
   }
 }
 
@@ -112,6 +124,10 @@ export class Code extends Bytes {
    * register caching relies on. Every opcode goes through op() or the block openers below.
    */
   depth = 0;
+  override reset(): this {
+    this.depth = 0;
+    return super.reset();
+  }
   op(o: number): this {
     if (o === Op.end) this.depth--;
     else if (o === Op.if || o === Op.block || o === Op.loop) throw new Error('open blocks with ifVoid, ifResult, blockVoid or loopVoid');
@@ -212,13 +228,24 @@ export function buildModule(m: ModuleSpec): Uint8Array {
     section(9, elems);
   }
 
-  const code = new Bytes().u32(m.funcs.length);
-  for (const f of m.funcs) {
-    const body = new Bytes().u32(f.locals.length);
-    for (const [count, type] of f.locals) body.u32(count).byte(type);
-    body.bytes(f.body.view()).byte(Op.end);
-    code.sized(body);
-  }
-  section(10, code);
-  return out.toUint8Array();
+  // The code section is written straight into the output (it is nearly all of a batch's
+  // bytes), which is allocated once at its final size.
+  const locals = m.funcs.map((f) => {
+    const l = new Bytes(16).u32(f.locals.length);
+    for (const [count, type] of f.locals) l.u32(count).byte(type);
+    return l;
+  });
+  const bodySizes = m.funcs.map((f, i) => locals[i].length + f.body.length + 1);
+  const codeSize = bodySizes.reduce((n, b) => n + lebSize(b) + b, lebSize(m.funcs.length));
+  const final = new Bytes(out.length + 1 + lebSize(codeSize) + codeSize);
+  final.bytes(out.view()).byte(10).u32(codeSize).u32(m.funcs.length);
+  m.funcs.forEach((f, i) => { final.u32(bodySizes[i]).bytes(locals[i].view()).bytes(f.body.view()).byte(Op.end); });
+  return final.toUint8Array();
+}
+
+/** Bytes of v as an unsigned LEB128. */
+function lebSize(v: number): number {
+  let n = 1;
+  for (v >>>= 7; v !== 0; v >>>= 7) n++;
+  return n;
 }
