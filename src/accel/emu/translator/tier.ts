@@ -19,6 +19,7 @@ import {
 } from '../state-area.ts';
 import { BLOCK_ID_BITS, MAX_BATCH, MAX_MODULES, buildBatch, compileDispatcher, helperTable, newRunTable, type FuncTable, type BatchBlock, type RunFn } from './module.ts';
 import type { CodePages } from './code-pages.ts';
+import { HeadTable } from './heads.ts';
 import { tuneWasmTiering } from './v8-tiering.ts';
 
 export interface TranslatorOptions {
@@ -41,7 +42,6 @@ export interface TranslatorOptions {
 }
 
 const PAGE = 4096;
-const MAX_CHAIN = 4;
 /** Interpreted visits to blocks waiting in the queue before the queue is compiled as it is. */
 const QUEUED_VISITS_BEFORE_COMPILE = 1024;
 /** Instructions between timer checks (and profiler samples), as the interpreter's 1024. */
@@ -52,7 +52,6 @@ const TICK = 1024;
  * The profiler, which samples every TICK instructions, keeps runs to TICK.
  */
 const RUN_LIMIT = 4 * TICK;
-const MAX_ENTRIES = 1 << 16;
 /** Regimes remembered per epoch (processes' page tables, KPTI's two TTBR1 values per process). */
 const MAX_REGIMES = 1024;
 
@@ -85,18 +84,6 @@ export class Block implements BatchBlock {
   get len(): number { return this.words.length; }
 }
 
-/** Lookup entry for one block head (virtual address + the physical address it had). */
-interface Entry {
-  lo: number;
-  hi: number;
-  pa: number;
-  count: number;
-  /** The translation, null when the head cannot be translated, undefined while cold or queued. */
-  block: Block | null | undefined;
-  generation: number;
-  next: Entry | undefined;
-}
-
 export interface TranslatorStats {
   blocks: number;
   modules: number;
@@ -117,7 +104,7 @@ export class Translator {
   /** The vCPU's state area as words (index = byte offset in the area / 4). */
   private readonly m32: Int32Array;
   private readonly layout: StateLayout;
-  private readonly entries = new Map<number, Entry>();
+  private readonly heads = new HeadTable<Block>();
   private queue: Block[] = [];
   /** Batches run since the queue's oldest block was queued. */
   private waited = 0;
@@ -274,78 +261,69 @@ export class Translator {
 
   // ---- lookup and hot counting ----
 
-  /** The lookup entry of a head, created cold when missing. */
-  private entry(lo: number, hi: number, pa: number): Entry {
-    const key = lo >>> 2;
-    const first = this.entries.get(key);
-    let e = first;
-    let depth = 0;
-    while (e !== undefined && (e.lo !== lo || e.hi !== hi || e.pa !== pa)) { e = e.next; depth++; }
-    if (e !== undefined) return e;
-    if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
-    e = { lo, hi, pa, count: 0, block: undefined, generation: this.code.generation, next: depth < MAX_CHAIN ? first : undefined };
-    this.entries.set(key, e);
-    return e;
-  }
-
   /** Translate the block at hi:lo now, whatever its heat (tests, benchmarks); false if it cannot be. */
   prepare(lo: number, hi: number): boolean {
     const pa = this.cpu.mmu.codePa(lo, hi);
     if (pa < 0) return false;
-    const e = this.entry(lo, hi, pa);
-    if (e.block === undefined || e.block === null || !e.block.valid) this.decode(e);
+    const h = this.heads.slot(lo, hi, pa, this.code.generation);
+    const before = this.heads.block[h];
+    if (before === undefined || before === null || !before.valid) this.decode(h);
+    const b = this.heads.block[h];
     this.flush(true);
-    return e.block !== undefined && e.block !== null && e.block.valid && e.block.compiled;
+    return b !== undefined && b !== null && b.valid && b.compiled;
   }
 
   /** Translation for the head at hi:lo, null if the head is known untranslatable, else undefined. */
   private lookup(lo: number, hi: number): Block | null | undefined {
     const pa = this.cpu.mmu.codePa(lo, hi);
     if (pa < 0) return undefined;
-    const e = this.entry(lo, hi, pa);
-    const b = e.block;
+    const heads = this.heads;
+    const h = heads.slot(lo, hi, pa, this.code.generation);
+    const b = heads.block[h];
     if (b !== undefined && b !== null) {
       if (b.valid) {
         if (b.compiled) return b;
         if (!b.compiling && ++this.queuedVisits >= QUEUED_VISITS_BEFORE_COMPILE) this.flush();
         return b.compiled ? b : undefined;
       }
-      e.block = undefined; // its page was written: translate again when hot
-      e.count = 0;
+      heads.block[h] = undefined; // its page was written: translate again when hot
+      heads.resetVisits(h);
       return undefined;
     }
     if (b === null) {
       // Untranslatable until the page changes (the instruction there may have been rewritten).
-      if (e.generation === this.code.generation) return null;
-      e.block = undefined;
-      e.count = 0;
+      if (heads.generation(h) === this.code.generation) return null;
+      heads.block[h] = undefined;
+      heads.resetVisits(h);
     }
-    if (++e.count === this.threshold) this.decode(e);
+    if (heads.visit(h) === this.threshold) this.decode(h);
     return undefined;
   }
 
-  private decode(e: Entry): void {
-    const c = this.cpu;
-    const m = c.memory.find(e.pa, 4);
-    e.generation = this.code.generation;
-    if (m === undefined || (m.flags & 4) === 0 || this.failed || this.code.churning(e.pa)) { e.block = null; return; }
-    const va = (BigInt(e.hi >>> 0) << 32n) | BigInt(e.lo >>> 0);
+  /** Decode the head in slot h into a block and queue it (or mark the head untranslatable). */
+  private decode(h: number): void {
+    const c = this.cpu, heads = this.heads;
+    const pa = heads.pa(h), lo = heads.lo(h), hi = heads.hi(h);
+    const m = c.memory.find(pa, 4);
+    heads.setGeneration(h, this.code.generation);
+    if (m === undefined || (m.flags & 4) === 0 || this.failed || this.code.churning(pa)) { heads.block[h] = null; return; }
+    const va = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
     const gen = this.classifier;
     gen.c.length = 0; // its code is thrown away: only where the block ends matters here
     const words: number[] = [];
-    const room = Math.min(this.maxLen, (PAGE - (e.pa % PAGE)) / 4, (m.gpa + m.size - e.pa) / 4);
+    const room = Math.min(this.maxLen, (PAGE - (pa % PAGE)) / 4, (m.gpa + m.size - pa) / 4);
     for (let i = 0; i < room; i++) {
-      const w = m.view.getUint32(e.pa - m.gpa + 4 * i, true);
+      const w = m.view.getUint32(pa - m.gpa + 4 * i, true);
       gen.k = i;
       const r = gen.kindOf(w); // where the block ends; its code is generated when its module is built
       if (r === false) break;
       words.push(w);
       if (r === 'end') break;
     }
-    if (words.length === 0) { e.block = null; return; }
-    const b = new Block(e.lo, e.hi, e.pa, va, Uint32Array.from(words));
-    e.block = b;
-    this.code.add(e.pa, b);
+    if (words.length === 0) { heads.block[h] = null; return; }
+    const b = new Block(lo, hi, pa, va, Uint32Array.from(words));
+    heads.block[h] = b;
+    this.code.add(pa, b);
     this.queue.push(b);
     if (this.queue.length >= this.batchSize) this.flush();
   }
@@ -366,7 +344,7 @@ export class Translator {
       // Start over: old modules hold ids as constants; dropping every translation makes them
       // unreachable, and modules still compiling are dropped when they are ready.
       this.code.invalidateAll();
-      this.entries.clear();
+      this.heads.clear();
       for (let i = 0; i < this.modules; i++) this.runTable.set(i, null);
       this.modules = 0;
       this.era++;

@@ -1,0 +1,87 @@
+// The batch loop's table of block heads (translator/heads.ts): a head is found again by VA and
+// PA, visits count per head, a full probe run gives up its coldest untranslated head and never
+// a translated one while there is another, and clear() forgets everything.
+import { expect } from 'chai';
+import { HeadTable } from '../../../src/accel/emu/translator/heads.ts';
+
+interface FakeBlock { valid: boolean }
+
+describe('translation tier: head table', () => {
+  it('finds a head again by VA and PA; the same VA at another PA is another head', () => {
+    const t = new HeadTable<FakeBlock>(64);
+    const a = t.slot(0x1000, -32768, 0x4000_1000, 7);
+    expect(t.slot(0x1000, -32768, 0x4000_1000, 9)).to.equal(a);
+    expect(t.generation(a)).to.equal(7); // set when the head was taken, not on later finds
+    expect([t.lo(a), t.hi(a), t.pa(a)]).to.deep.equal([0x1000, -32768, 0x4000_1000]);
+    const b = t.slot(0x1000, -32768, 0x4000_2000, 0);
+    expect(b).to.not.equal(a);
+    expect(t.slot(0x1000, 0, 0x4000_1000, 0)).to.not.equal(a); // another VA high word
+  });
+
+  it('keeps PAs above 4 GiB exact', () => {
+    const t = new HeadTable<FakeBlock>(64);
+    const pa = 0x1_4000_0ffc;
+    const s = t.slot(0xffc, 0, pa, 0);
+    expect(t.pa(s)).to.equal(pa);
+    expect(t.slot(0xffc, 0, pa - 2 ** 32, 0)).to.not.equal(s);
+  });
+
+  it('counts visits per head and starts a taken slot cold', () => {
+    const t = new HeadTable<FakeBlock>(64);
+    const s = t.slot(0x2000, 0, 0x2000, 0);
+    for (let i = 1; i <= 5; i++) expect(t.visit(s)).to.equal(i);
+    t.resetVisits(s);
+    expect(t.visit(s)).to.equal(1);
+  });
+
+  it('when the probes are full, the coldest untranslated head gives way, not a translated one', () => {
+    const t = new HeadTable<FakeBlock>(16);
+    // Heads with the same home slot: VA low words 16 KiB apart (bits [3:0] of lo >>> 2 equal, the
+    // table is 16 slots) and no bits at 19 and above.
+    const va = (i: number) => 0x4000 * i;
+    const slots = [0, 1, 2, 3].map((i) => t.slot(va(i), 0, 0x10_0000 + va(i), 0));
+    expect(new Set(slots).size).to.equal(4);
+    t.block[slots[0]] = { valid: true }; // translated
+    for (let i = 0; i < 9; i++) t.visit(slots[1]);
+    t.visit(slots[2]); // the coldest untranslated: 1 visit
+    for (let i = 0; i < 3; i++) t.visit(slots[3]);
+    const fifth = t.slot(va(4), 0, 0x10_0000 + va(4), 0);
+    expect(fifth).to.equal(slots[2]);
+    expect(t.block[fifth]).to.equal(undefined);
+    // The translated head is still there, the evicted one is new again.
+    expect(t.slot(va(0), 0, 0x10_0000 + va(0), 0)).to.equal(slots[0]);
+    expect(t.block[slots[0]]).to.deep.equal({ valid: true });
+    const again = t.slot(va(2), 0, 0x10_0000 + va(2), 0);
+    expect(t.visit(again)).to.equal(1);
+  });
+
+  it('gives up a translated head only when every probe holds one', () => {
+    const t = new HeadTable<FakeBlock>(16);
+    const va = (i: number) => 0x4000 * i;
+    const slots = [0, 1, 2, 3].map((i) => t.slot(va(i), 0, va(i), 0));
+    for (const s of slots) t.block[s] = { valid: true };
+    const fifth = t.slot(va(4), 0, va(4), 0);
+    expect(slots).to.include(fifth);
+    expect(t.block[fifth]).to.equal(undefined);
+    // An invalidated translation counts as untranslated.
+    t.block[fifth] = { valid: true };
+    const other = slots.find((s) => s !== fifth)!;
+    t.block[other] = { valid: false };
+    expect(t.slot(va(5), 0, va(5), 0)).to.equal(other);
+  });
+
+  it('clear() forgets every head and translation', () => {
+    const t = new HeadTable<FakeBlock>(64);
+    const s = t.slot(0x3000, 0, 0x3000, 0);
+    t.block[s] = { valid: true };
+    t.visit(s);
+    t.clear();
+    expect(t.block.every((b) => b === undefined)).to.equal(true);
+    const again = t.slot(0x3000, 0, 0x3000, 0);
+    expect(t.visit(again)).to.equal(1);
+  });
+
+  it('rejects a size that is not a power of two', () => {
+    expect(() => new HeadTable<FakeBlock>(48)).to.throw(RangeError);
+  });
+});
