@@ -28,6 +28,8 @@ const leafIndex = (page: number, hi: number, shift: number): number =>
   Math.floor((((hi >>> 23) & 1) * 0x10_0000_0000 + (hi & 0xffff) * 0x10_0000 + page) * LEAF_SCALE[shift]);
 /** 2^(12 - shift), by shift. */
 const LEAF_SCALE = Float64Array.from({ length: 64 }, (_, s) => 2 ** (12 - s));
+/** 2^n for n in 0..63: `2 ** n` with a variable n calls Math.pow, which cost the table walk most of its time. */
+const POW2 = Float64Array.from({ length: 64 }, (_, n) => 2 ** n);
 
 const FSC_TRANSLATION = 0x04;
 const FSC_ACCESS_FLAG = 0x08;
@@ -662,7 +664,7 @@ export class Mmu implements VirtualMemory {
     for (;;) {
       const shift = granuleBits + stride * (3 - level);
       const bitsHere = level === 4 - Math.ceil((inputBits - granuleBits) / stride) ? inputBits - shift : stride;
-      const index = Math.floor(va48 / 2 ** shift) % 2 ** bitsHere;
+      const index = Math.floor(va48 / POW2[shift]) % POW2[bitsHere];
       const da = table + index * 8;
       const m = mem.find(da, 8);
       if (m === undefined) this.fault(lo, hi, access, FSC_WALK_EXTERNAL + level);
@@ -672,7 +674,7 @@ export class Mmu implements VirtualMemory {
       const isTable = (dlo & 2) !== 0 && level < 3;
       const addr = (dhi & 0xffff) * TWO32 + (dlo >>> 0);
       if (isTable) {
-        table = addr - (addr % 2 ** granuleBits);
+        table = addr - (addr % POW2[granuleBits]);
         pxnTable |= (dhi >>> 27) & 1;
         uxnTable |= (dhi >>> 28) & 1;
         apTable |= (dhi >>> 29) & 3;
@@ -681,8 +683,8 @@ export class Mmu implements VirtualMemory {
       }
       if (level === 3 && (dlo & 2) === 0) this.fault(lo, hi, access, FSC_TRANSLATION + level);
       if ((dlo & 0x400) === 0) this.fault(lo, hi, access, FSC_ACCESS_FLAG + level);
-      const blockBase = addr - (addr % 2 ** shift);
-      const pa4k = blockBase + (va48 % 2 ** shift) - (lo & 0xfff);
+      const blockBase = addr - (addr % POW2[shift]);
+      const pa4k = blockBase + (va48 % POW2[shift]) - (lo & 0xfff);
       const ap = (dlo >>> 6) & 3;
       const el0 = (ap & 1) !== 0 && (apTable & 1) === 0;
       const ro = (ap & 2) !== 0 || (apTable & 2) !== 0;
