@@ -28,7 +28,7 @@ export class HeadTable<B extends { valid: boolean }> {
   slot(lo: number, hi: number, pa: number, generation: number): number {
     const w = this.words;
     const paLo = pa % TWO32 | 0, paHi = (pa / TWO32) | 0;
-    const home = ((lo >>> 2) ^ (lo >>> 19) ^ (hi << 5)) & this.mask;
+    const home = this.home(lo, hi);
     // The slot given up for a new head: the first free one, else the coldest untranslated, else
     // (all translated) the first, whose head is translated again when it is hot again.
     let victim = home, victimScore = Infinity;
@@ -45,6 +45,25 @@ export class HeadTable<B extends { valid: boolean }> {
     this.block[victim] = undefined;
     return victim;
   }
+
+  /** The first slot a head at hi:lo is looked for in. */
+  private home(lo: number, hi: number): number { return ((lo >>> 2) ^ (lo >>> 19) ^ (hi << 5)) & this.mask; }
+
+  /** The slot of the head (lo, hi, pa), or -1 when it is not in the table. */
+  find(lo: number, hi: number, pa: number): number {
+    const w = this.words;
+    const paLo = pa % TWO32 | 0, paHi = (pa / TWO32) | 0;
+    const home = this.home(lo, hi);
+    for (let p = 0; p < PROBES; p++) {
+      const s = (home + p) & this.mask, o = s * STRIDE;
+      if (w[o] === lo && w[o + 1] === hi && w[o + 2] === paLo && w[o + 3] === paHi) return s;
+      if (w[o + 3] === -1) return -1;
+    }
+    return -1;
+  }
+
+  /** The visits so far. */
+  visits(s: number): number { return this.words[s * STRIDE + 4]; }
 
   /** The head's PA, VA low and high words. */
   pa(s: number): number { return (this.words[s * STRIDE + 3] >>> 0) * TWO32 + (this.words[s * STRIDE + 2] >>> 0); }

@@ -20,6 +20,7 @@ import {
 import { BLOCK_ID_BITS, MAX_BATCH, MAX_MODULES, buildBatch, compileDispatcher, helperTable, newRunTable, type FuncTable, type BatchBlock, type RunFn } from './module.ts';
 import type { CodePages } from './code-pages.ts';
 import { HeadTable } from './heads.ts';
+import { samePageSuccessors } from './successors.ts';
 import { tuneWasmTiering } from './v8-tiering.ts';
 
 export interface TranslatorOptions {
@@ -31,6 +32,13 @@ export interface TranslatorOptions {
   maxWaitBatches?: number;
   /** Instructions per block at most. */
   maxBlockLength?: number;
+  /**
+   * Blocks a batch may grow to with the warm blocks its blocks continue in directly (at most
+   * MAX_BATCH; batchSize or less: none are taken along).
+   */
+  pullLimit?: number;
+  /** Visits a block head needs to be taken along so (default: a quarter of the threshold). */
+  pullWarmth?: number;
   /** Modules before everything is translated anew (at most MAX_MODULES, the table of runs' size). */
   maxModules?: number;
   /**
@@ -111,6 +119,8 @@ export class Translator {
   /** Visits to queued blocks since the last compile: a hot queue is compiled without waiting to fill. */
   private queuedVisits = 0;
   private readonly maxWait: number;
+  private readonly pullLimit: number;
+  private readonly pullWarmth: number;
   private readonly maxModules: number;
   /** The helpers translated code calls (tests wrap them before anything is compiled). */
   private readonly imports: Record<string, (...a: number[]) => number | void>;
@@ -156,6 +166,8 @@ export class Translator {
     this.batchSize = Math.min(options.batchSize ?? 64, MAX_BATCH);
     this.maxLen = Math.min(options.maxBlockLength ?? 64, MAX_BLOCK_LENGTH);
     this.maxWait = options.maxWaitBatches ?? 32;
+    this.pullLimit = Math.min(options.pullLimit ?? 2 * this.batchSize, MAX_BATCH);
+    this.pullWarmth = Math.max(1, options.pullWarmth ?? this.threshold >> 2);
     this.maxModules = Math.min(options.maxModules ?? MAX_MODULES, MAX_MODULES);
     this.background = options.background ?? false;
     this.m32 = new Int32Array(cpu.s.buffer, cpu.s.base, STATE_AREA_BYTES >> 2);
@@ -302,11 +314,19 @@ export class Translator {
 
   /** Decode the head in slot h into a block and queue it (or mark the head untranslatable). */
   private decode(h: number): void {
+    const b = this.decodeBlock(h);
+    if (b === null) return;
+    this.queue.push(b);
+    if (this.queue.length >= this.batchSize) this.flush();
+  }
+
+  /** Decode the head in slot h into a block (watched by the code pages), or mark it untranslatable (null). */
+  private decodeBlock(h: number): Block | null {
     const c = this.cpu, heads = this.heads;
     const pa = heads.pa(h), lo = heads.lo(h), hi = heads.hi(h);
     const m = c.memory.find(pa, 4);
     heads.setGeneration(h, this.code.generation);
-    if (m === undefined || (m.flags & 4) === 0 || this.failed || this.code.churning(pa)) { heads.block[h] = null; return; }
+    if (m === undefined || (m.flags & 4) === 0 || this.failed || this.code.churning(pa)) { heads.block[h] = null; return null; }
     const va = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
     const gen = this.classifier;
     gen.c.length = 0; // its code is thrown away: only where the block ends matters here
@@ -320,12 +340,40 @@ export class Translator {
       words.push(w);
       if (r === 'end') break;
     }
-    if (words.length === 0) { heads.block[h] = null; return; }
+    if (words.length === 0) { heads.block[h] = null; return null; }
     const b = new Block(lo, hi, pa, va, Uint32Array.from(words));
     heads.block[h] = b;
     this.code.add(pa, b);
-    this.queue.push(b);
-    if (this.queue.length >= this.batchSize) this.flush();
+    return b;
+  }
+
+  /**
+   * Add to the batch the blocks its blocks continue in directly in their page (successors.ts),
+   * up to pullLimit blocks in all: a loop or a run of blocks that became hot at different times
+   * would otherwise hop between modules at every turn (on the Debian boot, most of the 75 M
+   * hops were between blocks of one loop or function). The next instruction is taken whenever
+   * it is not translated yet (the interpreter counts no visits there: a branch not taken does
+   * not start a block); a branch target only when it is warm.
+   */
+  private pullSuccessors(blocks: Block[]): void {
+    const heads = this.heads, gen = this.code.generation;
+    const pull = (b: Block, offset: number | undefined, mustBeWarm: boolean): void => {
+      if (offset === undefined || blocks.length >= this.pullLimit) return;
+      const lo = (b.lo + offset) | 0, pa = b.pa + offset;
+      let h = heads.find(lo, b.hi, pa);
+      if (h >= 0 ? heads.block[h] !== undefined || (mustBeWarm && heads.visits(h) < this.pullWarmth) : mustBeWarm) return;
+      if (h < 0) h = heads.slot(lo, b.hi, pa, gen);
+      const s = this.decodeBlock(h);
+      if (s !== null) blocks.push(s);
+    };
+    // Only the hot blocks' successors: taking theirs too doubled the blocks compiled on the
+    // Debian boot, and the background compiles then took the main thread's core.
+    const hot = blocks.length;
+    for (let i = 0; i < hot && blocks.length < this.pullLimit; i++) {
+      const b = blocks[i], next = samePageSuccessors(b.lo, b.words);
+      pull(b, next.fallThrough, false);
+      pull(b, next.target, true);
+    }
   }
 
   /**
@@ -350,6 +398,7 @@ export class Translator {
       this.era++;
       return;
     }
+    if (this.pullLimit > blocks.length) this.pullSuccessors(blocks);
     const moduleNo = this.modules++;
     blocks.forEach((b, i) => { b.index = (moduleNo << BLOCK_ID_BITS) | i; });
     try {

@@ -1,0 +1,76 @@
+// Where a block continues in its own page (successors.ts), from the real encodings of its
+// final instruction, and the batch that takes such blocks along: a loop whose second block is
+// only ever reached by falling through (never a block head for the interpreter) ends up in
+// the first block's module, so its turns make no hops between modules.
+import { expect } from 'chai';
+import { samePageSuccessors } from '../../../src/accel/emu/translator/successors.ts';
+import { OFF_HOPS } from '../../../src/accel/emu/state-area.ts';
+import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
+import { expectHvc, guestPair, runToExit } from './guest.ts';
+
+describe('translation tier: successors in the page', function () {
+  let tc: Toolchain;
+  before(function () {
+    const found = findToolchain();
+    if (!found.toolchain) this.skip();
+    tc = found.toolchain!;
+  });
+
+  /** The words of `src` assembled at `org` (a page offset), as a block starting at its first word. */
+  const block = (src: string, org = 0x100): { va: number; words: Uint32Array } => {
+    const bin = assembleRaw(tc, `.skip ${org}\n${src}`);
+    const words = new Uint32Array(bin.buffer.slice(bin.byteOffset + org, bin.byteOffset + bin.length));
+    return { va: 0x4000_1000 + org, words };
+  };
+
+  const cases: [string, string, { fallThrough?: number; target?: number }, number?][] = [
+    ['not a branch (the block ended before an untranslated instruction)', 'add x1, x1, #1\n add x2, x2, #1', { fallThrough: 8 }],
+    ['B forward', 'nop\n b .+8', { target: 12 }],
+    ['B back to the block itself (a loop): nothing to take along', '1: nop\n nop\n b 1b', {}],
+    ['B.NE back to an earlier block', 'nop\n b.ne .-0x40', { fallThrough: 8, target: 4 - 0x40 }],
+    ['CBZ forward', 'cbz x3, .+0x20', { fallThrough: 4, target: 0x20 }],
+    ['TBNZ forward', 'tbnz w3, #5, .+0x10', { fallThrough: 4, target: 0x10 }],
+    ['BL: the return point, and the callee in the page', 'bl .+0x80', { fallThrough: 4, target: 0x80 }],
+    ['BL out of the page: the return point only', 'bl .+0x4000', { fallThrough: 4 }],
+    ['BLR: the return point', 'blr x5', { fallThrough: 4 }],
+    ['RET: nowhere', 'ret', {}],
+    ['BR: nowhere', 'br x1', {}],
+    ['ERET: nowhere', 'eret', {}],
+    ['B.EQ at the end of the page: the target only', 'b.eq .-0x100', { target: -0x100 }, 0xffc],
+    ['B.EQ out of the page backwards: the fall-through only', 'b.eq .-0x200', { fallThrough: 4 }, 0x100],
+  ];
+  for (const [what, src, expected, org] of cases) {
+    it(what, () => {
+      const b = block(src, org);
+      const got = samePageSuccessors(b.va, b.words);
+      expect({ fallThrough: got.fallThrough, target: got.target }).to.deep.equal({ fallThrough: expected.fallThrough, target: expected.target });
+    });
+  }
+
+  const LOOP = `
+    mov x2, #400
+    mov x1, #0
+  1: add x1, x1, #3
+    cmp x1, #0
+    b.eq 2f          // never taken: the next block is only ever fallen into
+    eor x3, x3, x1
+    subs x2, x2, #1
+    b.ne 1b
+    hvc #1
+  2: hvc #2`;
+
+  const hopsOfSecondRun = (pullLimit: number): number => {
+    const p = guestPair(assembleRaw(tc, LOOP), { translator: { threshold: 8, batchSize: 1, pullLimit } });
+    expectHvc(runToExit(p), 1); // warm up: both blocks translated
+    const m32 = new Int32Array(p.b.cpu.s.buffer, p.b.cpu.s.base);
+    const hops0 = m32[OFF_HOPS >> 2];
+    for (const m of [p.a, p.b]) { m.cpu.s.pcLo -= 4 * 7; m.cpu.s.x[4] = 400; } // back at `1:` (the exit left the PC past the HVC), x2 = 400
+    expectHvc(runToExit(p), 1);
+    return m32[OFF_HOPS >> 2] - hops0;
+  };
+
+  it('a batch takes along the block its hot block falls into: the loop runs in one module', () => {
+    expect(hopsOfSecondRun(1), 'one block per module: a hop each way at every turn').to.be.greaterThan(400);
+    expect(hopsOfSecondRun(2), 'the fallen-into block in the same module').to.equal(0);
+  });
+});
