@@ -92,15 +92,15 @@ describe('translation tier: registers and flags cached in wasm locals', function
   });
 
   it('interpreted instructions read the registers and flags the block wrote before them', () => {
-    // FMOV (general to FP), LDXR from SP and MRS NZCV run in the interpreter helper.
+    // SCVTF and FCVTZS (general to FP and back), LDXR from SP and MRS NZCV run in the interpreter helper.
     const code = assembleRaw(tc, `
       ${fpOn}
       ldr x20, =${DATA}
       mov sp, x20
       mov x2, #30
     1: add x1, x1, #3
-      fmov d0, x1
-      fmov x6, d0
+      scvtf d0, x1
+      fcvtzs x6, d0
       add x7, x7, x6
       sub sp, sp, #32
       add x8, sp, #0
@@ -118,7 +118,7 @@ describe('translation tier: registers and flags cached in wasm locals', function
     const p = guestPair(code);
     const calls = countCalls(p.b.tier!, ['interp']);
     expectHvc(runToExit(p), 1);
-    expect(xReg(p, 7), 'sum of x1 through FMOV').to.equal(3n * (30n * 31n / 2n));
+    expect(xReg(p, 7), 'sum of x1 through SCVTF and FCVTZS').to.equal(3n * (30n * 31n / 2n));
     expect(xReg(p, 11), 'sum of SP through LDXR').to.equal(BigInt(DATA) * 30n - 16n * (30n * 31n / 2n) - 16n * 30n);
     expect(xReg(p, 13), 'sum of NZCV through MRS').to.equal(0b0010n * 20n + 0b0110n + 0b1000n * 9n);
     expect(calls.calls, 'helper calls').to.be.greaterThan(100);

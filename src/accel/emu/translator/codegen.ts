@@ -89,6 +89,11 @@ export const LOOP_DEPTH = 2;
  */
 export const LEAVE_DEPTH = 3, LOOKUP_DEPTH = 4;
 
+/** The V registers in the state area: 16 bytes each after the 33 general register slots (state.ts). */
+const V_REGS = 33 * 8;
+/** The mode word's bit for FP/SIMD enabled at the current EL (CPACR_EL1.FPEN; tier.ts modeToMemory). */
+export const MODE_FP_OK = 1 << 12;
+
 /** Guest state cells: register slots 0..32, then N, Z, C, V. */
 const CELLS = 37, FLAG_CELL = 33;
 const flagCell = (off: number): number => FLAG_CELL + ((off - OFF_N) >> 2);
@@ -682,7 +687,7 @@ export class BlockGen {
       case 0x5: case 0xd: return this.dpReg(insn) ? 'next' : this.interpret(insn);
       case 0xa: case 0xb: return this.branch(insn) || this.system(insn);
       case 0x4: case 0x6: case 0xc: case 0xe: return this.loadStore(insn) ? 'next' : this.interpret(insn);
-      case 0x7: case 0xf: return this.interpret(insn);
+      case 0x7: case 0xf: return this.fpMove(insn) ? 'next' : this.interpret(insn);
       default: return false;
     }
   }
@@ -1016,7 +1021,7 @@ export class BlockGen {
 
   private loadStore(insn: number): boolean {
     const v = (insn >>> 26) & 1;
-    if (v) return false;
+    if (v) return this.fpLoadStore(insn);
     const b2927 = (insn >>> 27) & 7;
     if (b2927 === 1 && ((insn >>> 24) & 3) === 0) return this.loadAcquireStoreRelease(insn);
     if (b2927 === 3 && ((insn >>> 24) & 1) === 0) return this.loadLiteral(insn);
@@ -1206,6 +1211,125 @@ export class BlockGen {
     if (writeback === 1) this.setXsp(rn, () => { c.get(L0).i64(imm).op(Op.i64Add); });
     else if (writeback === 3) this.setXsp(rn, () => c.get(L0));
     if (opc === 0) { c.get(U0); this.exitIfCodeWritten(since); }
+    return true;
+  }
+
+  // ---- FP/SIMD register loads, stores and moves ----
+  // V registers live in the state area only (never in locals). Each of these runs inline when
+  // FP/SIMD is enabled at the current EL (MODE_FP_OK in the mode word, which the batch loop and
+  // the sys helper keep) and, for memory, when the TLB mirror covers the whole access; else the
+  // interpreter runs the instruction from inside the block, trap, fault, MMIO and page
+  // crossing included, exactly as it would have.
+
+  /** Push the mode word's FP/SIMD-enabled bit (nonzero: enabled). */
+  private fpEnabled(): void { this.state().load32(OFF_MODE); this.c.i32(MODE_FP_OK).op(Op.i32And); }
+
+  /**
+   * LDR/STR (immediate: unsigned offset, pre/post-index, unscaled; register offset) and
+   * LDP/STP/LDNP/STNP of S, D and Q registers. The base is written back inline on the fast
+   * path, by the interpreter on the other; either way its cell is read from memory afterwards.
+   */
+  private fpLoadStore(insn: number): boolean {
+    const c = this.c;
+    const b2927 = (insn >>> 27) & 7, rt = insn & 31, rn = (insn >>> 5) & 31;
+    let bytes: number, load: boolean, pair = false, rt2 = 0, writeback = 0; // 1 post-index, 3 pre-index
+    let imm = 0n, regOffset = false;
+    if (b2927 === 5) { // pairs
+      const opc = insn >>> 30, mode = (insn >>> 23) & 3;
+      if (opc === 3) return false;
+      bytes = 4 << opc; load = ((insn >>> 22) & 1) === 1; pair = true; rt2 = (insn >>> 10) & 31;
+      if (load && rt === rt2) return false; // CONSTRAINED UNPREDICTABLE: as the interpreter does it
+      imm = BigInt(((insn << 10) >> 25) * bytes);
+      if (mode === 1 || mode === 3) writeback = mode;
+    } else if (b2927 === 7) {
+      const sizeBits = insn >>> 30, opc = (insn >>> 22) & 3;
+      bytes = (opc & 2) !== 0 ? (sizeBits === 0 ? 16 : 0) : 1 << sizeBits;
+      if (bytes < 4) return false; // B and H registers: rare, left to the interpreter
+      load = (opc & 1) === 1;
+      if ((insn >>> 24) & 1) imm = BigInt(((insn >>> 10) & 0xfff) * bytes);
+      else if ((insn >>> 21) & 1) {
+        if (((insn >>> 10) & 3) !== 2 || (((insn >>> 13) & 7) & 2) === 0) return false;
+        regOffset = true;
+      } else {
+        const kind = (insn >>> 10) & 3;
+        if (kind === 2) return false;
+        imm = BigInt((insn << 11) >> 23);
+        if (kind !== 0) writeback = kind;
+      }
+    } else return false;
+    const total = pair ? 2 * bytes : bytes;
+    this.flush(); // the interpreter's path needs every cell in memory; the cells stay cached
+    // L0 = address
+    this.xsp(rn);
+    if (regOffset) { this.extended((insn >>> 16) & 31, (insn >>> 13) & 7, (insn >>> 12) & 1 ? Math.log2(bytes) : 0); c.op(Op.i64Add); }
+    else if (writeback !== 1 && imm !== 0n) c.i64(imm).op(Op.i64Add);
+    c.set(L0);
+    if (load) this.mirrorHit(L0, total, false); else this.storeHit(L0, total);
+    this.fpEnabled(); c.op(Op.i32Eqz).op(Op.i32Eqz).op(Op.i32And);
+    c.ifResult(I32);
+    this.ramAddress(); c.set(U0);
+    const regs = pair ? [rt, rt2] : [rt];
+    regs.forEach((r, i) => {
+      const v = V_REGS + 16 * r, m = i * bytes;
+      for (let o = 0; o < bytes; o += 8) {
+        const word = bytes === 4 ? 4 : 8;
+        if (load) { this.state().get(U0).mem(word === 4 ? Op.i32Load : Op.i64Load, m + o); if (word === 4) c.store32(v); else c.store64(v + o); }
+        else { c.get(U0); this.state(); if (word === 4) c.load32(v); else c.load64(v + o); c.mem(word === 4 ? Op.i32Store : Op.i64Store, m + o); }
+      }
+      // A scalar load clears the rest of the vector register.
+      if (load && bytes === 4) { this.state().i32(0).store32(v + 4); this.state().i64(0n).store64(v + 8); }
+      else if (load && bytes === 8) this.state().i64(0n).store64(v + 8);
+    });
+    if (writeback !== 0) {
+      this.state().get(L0);
+      if (writeback === 1) c.i64(imm).op(Op.i64Add);
+      c.store64(8 * (rn === 31 ? 32 : rn));
+    }
+    c.i32(0); // inline stores never reach translated code (write tags never cover a code page)
+    c.op(Op.else);
+    c.i32(insn); this.callHelper(F_INTERP);
+    c.op(Op.end);
+    if (writeback !== 0) this.forget(rn === 31 ? 32 : rn, (rn === 31 ? 32 : rn) + 1);
+    if (load) c.op(Op.drop);
+    else this.exitIfCodeWritten(this.writes);
+    return true;
+  }
+
+  /** FMOV between FP registers (S, D) and between general and FP registers (W/S, X/D): bit copies, no FP exceptions. */
+  private fpMove(insn: number): boolean {
+    const c = this.c;
+    const rd = insn & 31, rn = (insn >>> 5) & 31;
+    const top = insn & 0xfffffc00;
+    let kind: 'vv32' | 'vv64' | 'xv' | 'vx' | 'wv' | 'vw';
+    if (top === 0x1e204000) kind = 'vv32'; // FMOV Sd, Sn
+    else if (top === 0x1e604000) kind = 'vv64'; // FMOV Dd, Dn
+    else if (top === (0x9e660000 | 0)) kind = 'xv'; // FMOV Xd, Dn
+    else if (top === (0x9e670000 | 0)) kind = 'vx'; // FMOV Dd, Xn
+    else if (top === 0x1e260000) kind = 'wv'; // FMOV Wd, Sn
+    else if (top === 0x1e270000) kind = 'vw'; // FMOV Sd, Wn
+    else return false;
+    const vd = V_REGS + 16 * rd, vn = V_REGS + 16 * rn;
+    this.fpEnabled();
+    c.ifVoid();
+    // Enabled: the copy. V registers are in memory only, so nothing cached changes here but Xd.
+    if (kind === 'vv32' || kind === 'vv64' || kind === 'vx' || kind === 'vw') {
+      this.state();
+      if (kind === 'vv32') this.state().load32(vn).op(Op.i64ExtendI32U);
+      else if (kind === 'vv64') this.state().load64(vn);
+      else if (kind === 'vx') this.x(rn);
+      else { this.w(rn); c.op(Op.i64ExtendI32U); }
+      c.store64(vd);
+      this.state().i64(0n).store64(vd + 8);
+    } else {
+      // Xd/Wd inside an if: the write goes to memory (and the local when cached), as write() does there.
+      this.setX(rd, () => { if (kind === 'xv') this.state().load64(vn); else this.state().load32(vn).op(Op.i64ExtendI32U); });
+    }
+    c.op(Op.else);
+    this.beforeCall();
+    c.i32(insn); this.callHelper(F_INTERP); c.op(Op.drop); // traps (FP/SIMD disabled)
+    this.retire();
+    this.leaveAt((this.pc + 4n) & M64);
+    c.op(Op.end);
     return true;
   }
 }

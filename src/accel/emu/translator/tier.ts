@@ -12,7 +12,7 @@ import { step, execute } from '../interpreter.ts';
 import { takeIrq, takeFiq } from '../system.ts';
 import type { CpuState } from '../state.ts';
 import { Code } from './wasm.ts';
-import { BlockGen, MAX_BLOCK_LENGTH, siteIndex, siteModule, siteSlot, type StateLayout } from './codegen.ts';
+import { BlockGen, MAX_BLOCK_LENGTH, MODE_FP_OK, siteIndex, siteModule, siteSlot, type StateLayout } from './codegen.ts';
 import {
   DISPATCH_SIZE, OFF_C, OFF_DISPATCH, OFF_DISPATCHED, OFF_DONE, OFF_EPOCH, OFF_MODE, OFF_N, OFF_PC, OFF_RES, OFF_SP_EL0, OFF_V, OFF_Z,
   STATE_AREA_BYTES, dispatchOffset,
@@ -76,9 +76,14 @@ function flagsToMemory(m32: Int32Array, s: CpuState): void {
   m32[OFF_N >> 2] = s.n; m32[OFF_Z >> 2] = s.z; m32[OFF_C >> 2] = s.c; m32[OFF_V >> 2] = s.v;
 }
 
-/** PSTATE's EL, SPSel and DAIF and the banked SP_EL0, as inline MRS reads them (OFF_MODE, OFF_SP_EL0). */
+/**
+ * PSTATE's EL, SPSel and DAIF and the banked SP_EL0, as inline MRS reads them (OFF_MODE,
+ * OFF_SP_EL0), and whether FP/SIMD is enabled at this EL (CPACR_EL1.FPEN), as inline FP
+ * loads, stores and moves check it.
+ */
 function modeToMemory(m32: Int32Array, c: Cpu): void {
-  m32[OFF_MODE >> 2] = c.el | (c.spsel << 1) | (c.daif << 6);
+  const fpOk = c.fpen === 3 || (c.fpen === 1 && c.el === 1);
+  m32[OFF_MODE >> 2] = c.el | (c.spsel << 1) | (c.daif << 6) | (fpOk ? MODE_FP_OK : 0);
   m32[OFF_SP_EL0 >> 2] = c.spEl0Lo; m32[(OFF_SP_EL0 >> 2) + 1] = c.spEl0Hi;
 }
 
