@@ -1,4 +1,4 @@
-// FP/SIMD register loads, stores and FMOV run inline in translated blocks when FP/SIMD is
+// FP/SIMD register loads, stores, FMOV and DUP (general) run inline in translated blocks when FP/SIMD is
 // enabled and the TLB mirror covers the whole access; page crossings, MMIO, a disabled FPEN
 // (the trap is taken from inside the block) and the MMU off go through the interpreter from
 // inside the block. Both tiers run the same images and must agree at every batch (V
@@ -17,7 +17,7 @@ function randomData(seed: number, n: number): Uint8Array {
   return Uint8Array.from({ length: n }, () => rng.below(256));
 }
 
-describe('translation tier: inline FP/SIMD loads, stores and moves', function () {
+describe('translation tier: inline FP/SIMD loads, stores, moves and DUP', function () {
   let tc: Toolchain;
   before(function () {
     const found = findToolchain();
@@ -49,6 +49,13 @@ describe('translation tier: inline FP/SIMD loads, stores and moves', function ()
     fmov s18, s7
     add x5, x3, x4
     fmov d19, x5
+    dup v20.16b, w4
+    dup v21.8h, w3
+    dup v22.4s, w5
+    dup v23.2d, x3
+    dup v24.8b, w5
+    dup v25.2s, w3
+    dup v26.4h, wzr
     str d19, [x21, x2, lsl #3]
     str q2, [x21, #0x400]
     stur s6, [x21, #0xfc]
@@ -70,7 +77,7 @@ describe('translation tier: inline FP/SIMD loads, stores and moves', function ()
     const calls = countCalls(p.b.tier!, ['interp']);
     expectHvc(runToExit(p), 1);
     expect(p.b.tier!.stats.translatedInstructions / p.b.cpu.instructionsRetired, 'share translated').to.be.greaterThan(0.9);
-    // 20 FP accesses and 7 FMOVs an iteration, 60 iterations: only the first visits of each page miss the mirror.
+    // 20 FP accesses, 7 FMOVs and 7 DUPs an iteration, 60 iterations: only the first visits of each page miss the mirror.
     expect(calls.calls, 'interpreter helper calls').to.be.lessThan(60);
   });
 
@@ -135,7 +142,7 @@ describe('translation tier: inline FP/SIMD loads, stores and moves', function ()
   });
 
   it('FP/SIMD disabled (CPACR_EL1.FPEN = 0): the first FP load, store or FMOV in a block traps with EC 0x07, as interpreted', () => {
-    for (const insn of ['ldr d0, [x20]', 'str q1, [x20, #16]', 'ldp s2, s3, [x20, #32]', 'fmov d4, x5', 'fmov x6, d7']) {
+    for (const insn of ['ldr d0, [x20]', 'str q1, [x20, #16]', 'ldp s2, s3, [x20, #32]', 'fmov d4, x5', 'fmov x6, d7', 'dup v8.16b, w9']) {
       const code = assembleRaw(tc, `
         ${mmuOn}
         ${fpOn}

@@ -1295,7 +1295,7 @@ export class BlockGen {
     return true;
   }
 
-  /** FMOV between FP registers (S, D) and between general and FP registers (W/S, X/D): bit copies, no FP exceptions. */
+  /** FMOV between FP registers (S, D) and between general and FP registers (W/S, X/D): bit copies, no FP exceptions; else DUP (general). */
   private fpMove(insn: number): boolean {
     const c = this.c;
     const rd = insn & 31, rn = (insn >>> 5) & 31;
@@ -1307,7 +1307,7 @@ export class BlockGen {
     else if (top === (0x9e670000 | 0)) kind = 'vx'; // FMOV Dd, Xn
     else if (top === 0x1e260000) kind = 'wv'; // FMOV Wd, Sn
     else if (top === 0x1e270000) kind = 'vw'; // FMOV Sd, Wn
-    else return false;
+    else return this.dupGeneral(insn);
     const vd = V_REGS + 16 * rd, vn = V_REGS + 16 * rn;
     this.fpEnabled();
     c.ifVoid();
@@ -1324,6 +1324,34 @@ export class BlockGen {
       // Xd/Wd inside an if: the write goes to memory (and the local when cached), as write() does there.
       this.setX(rd, () => { if (kind === 'xv') this.state().load64(vn); else this.state().load32(vn).op(Op.i64ExtendI32U); });
     }
+    c.op(Op.else);
+    this.beforeCall();
+    c.i32(insn); this.callHelper(F_INTERP); c.op(Op.drop); // traps (FP/SIMD disabled)
+    this.retire();
+    this.leaveAt((this.pc + 4n) & M64);
+    c.op(Op.end);
+    return true;
+  }
+
+  /**
+   * DUP (general): Vd's elements (8, 16, 32 or 64 bits; 64 or 128 bits in all) all set to the
+   * low bits of Wn/Xn, the rest of Vd cleared. The C library's memset starts with one.
+   */
+  private dupGeneral(insn: number): boolean {
+    if (((insn & 0xbfe0fc00) >>> 0) !== 0x0e000c00) return false;
+    const c = this.c;
+    const q = (insn >>> 30) & 1, imm5 = (insn >>> 16) & 31, rn = (insn >>> 5) & 31, rd = insn & 31;
+    const size = imm5 & 1 ? 0 : imm5 & 2 ? 1 : imm5 & 4 ? 2 : imm5 & 8 ? 3 : -1;
+    if (size < 0 || (size === 3 && q === 0)) return false; // reserved: the interpreter's
+    const vd = V_REGS + 16 * rd;
+    this.fpEnabled();
+    c.ifVoid();
+    // One 64-bit lane pattern: the element times 0x01..01 at its width (no carries: each product term lands in its own element).
+    this.x(rn);
+    if (size < 3) c.i64([0xffn, 0xffffn, 0xffffffffn][size]).op(Op.i64And).i64([0x0101010101010101n, 0x0001000100010001n, 0x0000000100000001n][size]).op(Op.i64Mul);
+    c.set(L0);
+    this.state().get(L0).store64(vd);
+    this.state(); if (q) c.get(L0); else c.i64(0n); c.store64(vd + 8);
     c.op(Op.else);
     this.beforeCall();
     c.i32(insn); this.callHelper(F_INTERP); c.op(Op.drop); // traps (FP/SIMD disabled)
