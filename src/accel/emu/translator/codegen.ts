@@ -14,7 +14,7 @@
 import { Code, Op, I32, I64 } from './wasm.ts';
 import { bitMasks, maskWords } from '../alu.ts';
 import { SysReg, sysRegId } from '../../sysregs.ts';
-import { DC_ZVA_BYTES } from '../id-registers.ts';
+import { CTR_EL0, DCZID_EL0, DC_ZVA_BYTES } from '../id-registers.ts';
 import { alwaysTrapsToVmm } from '../system.ts';
 import {
   DISPATCH_SIZE, MIRROR_BASES, OFF_NEXT, MIRROR_ENTRY_SHIFT, MIRROR_TAGS, OFF_C, OFF_DISPATCH, OFF_EPOCH,
@@ -44,7 +44,9 @@ export const HELPER_TYPES = [0, 0, 0, 1, 2, 2, 2, 3, 5, 5];
  * TPIDR_EL0, TPIDRRO_EL0 (TLS) and DAIF (irqsave).
  */
 export const MRS_DAIF = sysRegId(3, 3, 4, 2, 1);
-export const FAST_MRS = new Set([SysReg.SP_EL0, SysReg.TPIDR_EL1, SysReg.TPIDR_EL0, SysReg.TPIDRRO_EL0, MRS_DAIF]);
+/** CTR_EL0 and DCZID_EL0: constants (id-registers.ts), read inline at EL1 (the kernel's cache maintenance loops read them). */
+export const MRS_CTR = sysRegId(3, 3, 0, 0, 1), MRS_DCZID = sysRegId(3, 3, 0, 0, 7);
+export const FAST_MRS = new Set([SysReg.SP_EL0, SysReg.TPIDR_EL1, SysReg.TPIDR_EL0, SysReg.TPIDRRO_EL0, MRS_DAIF, MRS_CTR, MRS_DCZID]);
 // A module's blocks are one function, run(slot, budget) (module.ts): its params, then the
 // blocks' scratch locals (six i64, four i32), the run's own (three i32), then the cached guest state: one
 // i64 per register slot (X0..X30, slot 31 unused: XZR is never stored, SP in 32) and one i32
@@ -504,7 +506,9 @@ export class BlockGen {
     const dcClean = op1 === 3 && (crm === 10 || crm === 11 || crm === 12 || crm === 13 || crm === 14) && op2 === 1;
     const dcSetWay = op1 === 0 && (crm === 6 || crm === 10 || crm === 14);
     if (dcZva && this.inline) return this.zeroBlock(insn);
-    return dcZva || dcClean || dcSetWay ? this.interpret(insn) : this.interpretThenLeave(insn);
+    // DC CVAU, CVAC, CIVAC, CVAP, CVADP: no-ops at every EL, as the interpreter has them (caches are coherent here).
+    if (dcClean) return 'next';
+    return dcZva || dcSetWay ? this.interpret(insn) : this.interpretThenLeave(insn);
   }
 
   /**
@@ -548,6 +552,7 @@ export class BlockGen {
     };
     this.setX(rt, () => {
       if (rid === MRS_DAIF) { mode(); c.i32(0x3c0).op(Op.i32And).op(Op.i64ExtendI32U); }
+      else if (rid === MRS_CTR || rid === MRS_DCZID) guarded(() => c.i64(rid === MRS_CTR ? CTR_EL0 : DCZID_EL0), 1);
       else if (rid === SysReg.SP_EL0) guarded(() => this.state().load64(OFF_SP_EL0), 3);
       else if (rid === SysReg.TPIDR_EL1) guarded(() => this.state().load64(OFF_SYSREG_MIRROR + 8 * mirrored), 1);
       else this.state().load64(OFF_SYSREG_MIRROR + 8 * mirrored); // TPIDR_EL0, TPIDRRO_EL0: every EL
