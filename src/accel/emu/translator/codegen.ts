@@ -1314,28 +1314,39 @@ export class BlockGen {
     else if (top === 0x1e270000) kind = 'vw'; // FMOV Sd, Wn
     else return this.dupGeneral(insn);
     const vd = V_REGS + 16 * rd, vn = V_REGS + 16 * rn;
+    // V registers are in memory only, so nothing cached changes here but Xd.
+    this.ifFpEnabled(insn, () => {
+      if (kind === 'vv32' || kind === 'vv64' || kind === 'vx' || kind === 'vw') {
+        this.state();
+        if (kind === 'vv32') this.state().load32(vn).op(Op.i64ExtendI32U);
+        else if (kind === 'vv64') this.state().load64(vn);
+        else if (kind === 'vx') this.x(rn);
+        else { this.w(rn); c.op(Op.i64ExtendI32U); }
+        c.store64(vd);
+        this.state().i64(0n).store64(vd + 8);
+      } else {
+        // Xd/Wd inside an if: the write goes to memory (and the local when cached), as write() does there.
+        this.setX(rd, () => { if (kind === 'xv') this.state().load64(vn); else this.state().load32(vn).op(Op.i64ExtendI32U); });
+      }
+    });
+    return true;
+  }
+
+  /**
+   * `body` when FP/SIMD is enabled at the EL; else the interpreter runs the instruction (and
+   * takes the trap) and, should it return, the block leaves after it.
+   */
+  private ifFpEnabled(insn: number, body: () => void): void {
+    const c = this.c;
     this.fpEnabled();
     c.ifVoid();
-    // Enabled: the copy. V registers are in memory only, so nothing cached changes here but Xd.
-    if (kind === 'vv32' || kind === 'vv64' || kind === 'vx' || kind === 'vw') {
-      this.state();
-      if (kind === 'vv32') this.state().load32(vn).op(Op.i64ExtendI32U);
-      else if (kind === 'vv64') this.state().load64(vn);
-      else if (kind === 'vx') this.x(rn);
-      else { this.w(rn); c.op(Op.i64ExtendI32U); }
-      c.store64(vd);
-      this.state().i64(0n).store64(vd + 8);
-    } else {
-      // Xd/Wd inside an if: the write goes to memory (and the local when cached), as write() does there.
-      this.setX(rd, () => { if (kind === 'xv') this.state().load64(vn); else this.state().load32(vn).op(Op.i64ExtendI32U); });
-    }
+    body();
     c.op(Op.else);
     this.beforeCall();
     c.i32(insn); this.callHelper(F_INTERP); c.op(Op.drop); // traps (FP/SIMD disabled)
     this.retire();
     this.leaveAt((this.pc + 4n) & M64);
     c.op(Op.end);
-    return true;
   }
 
   /**
@@ -1349,20 +1360,14 @@ export class BlockGen {
     const size = imm5 & 1 ? 0 : imm5 & 2 ? 1 : imm5 & 4 ? 2 : imm5 & 8 ? 3 : -1;
     if (size < 0 || (size === 3 && q === 0)) return false; // reserved: the interpreter's
     const vd = V_REGS + 16 * rd;
-    this.fpEnabled();
-    c.ifVoid();
-    // One 64-bit lane pattern: the element times 0x01..01 at its width (no carries: each product term lands in its own element).
-    this.x(rn);
-    if (size < 3) c.i64([0xffn, 0xffffn, 0xffffffffn][size]).op(Op.i64And).i64([0x0101010101010101n, 0x0001000100010001n, 0x0000000100000001n][size]).op(Op.i64Mul);
-    c.set(L0);
-    this.state().get(L0).store64(vd);
-    this.state(); if (q) c.get(L0); else c.i64(0n); c.store64(vd + 8);
-    c.op(Op.else);
-    this.beforeCall();
-    c.i32(insn); this.callHelper(F_INTERP); c.op(Op.drop); // traps (FP/SIMD disabled)
-    this.retire();
-    this.leaveAt((this.pc + 4n) & M64);
-    c.op(Op.end);
+    this.ifFpEnabled(insn, () => {
+      // One 64-bit lane pattern: the element times 0x01..01 at its width (no carries: each product term lands in its own element).
+      this.x(rn);
+      if (size < 3) c.i64([0xffn, 0xffffn, 0xffffffffn][size]).op(Op.i64And).i64([0x0101010101010101n, 0x0001000100010001n, 0x0000000100000001n][size]).op(Op.i64Mul);
+      c.set(L0);
+      this.state().get(L0).store64(vd);
+      this.state(); if (q) c.get(L0); else c.i64(0n); c.store64(vd + 8);
+    });
     return true;
   }
 }
