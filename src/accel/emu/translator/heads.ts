@@ -26,22 +26,22 @@ export class HeadTable<B extends { valid: boolean }> {
 
   /** The slot of the head at hi:lo with physical address pa, taken cold (no visits, `generation`) if it was not there. */
   slot(lo: number, hi: number, pa: number, generation: number): number {
+    const found = this.find(lo, hi, pa);
+    if (found >= 0) return found;
     const w = this.words;
-    const paLo = pa % TWO32 | 0, paHi = (pa / TWO32) | 0;
     const home = this.home(lo, hi);
     // The slot given up for a new head: the first free one, else the coldest untranslated, else
     // (all translated) the first, whose head is translated again when it is hot again.
     let victim = home, victimScore = Infinity;
     for (let p = 0; p < PROBES; p++) {
       const s = (home + p) & this.mask, o = s * STRIDE;
-      if (w[o] === lo && w[o + 1] === hi && w[o + 2] === paLo && w[o + 3] === paHi) return s;
-      if (w[o + 3] === -1) { victim = s; break; } // heads are never removed one by one: it is not further on
+      if (w[o + 3] === -1) { victim = s; break; }
       const b = this.block[s];
       const score = b !== undefined && b !== null && b.valid ? 0x7fffffff : w[o + 4];
       if (score < victimScore) { victim = s; victimScore = score; }
     }
     const o = victim * STRIDE;
-    w[o] = lo; w[o + 1] = hi; w[o + 2] = paLo; w[o + 3] = paHi; w[o + 4] = 0; w[o + 5] = generation;
+    w[o] = lo; w[o + 1] = hi; w[o + 2] = pa % TWO32 | 0; w[o + 3] = (pa / TWO32) | 0; w[o + 4] = 0; w[o + 5] = generation;
     this.block[victim] = undefined;
     return victim;
   }
@@ -57,7 +57,7 @@ export class HeadTable<B extends { valid: boolean }> {
     for (let p = 0; p < PROBES; p++) {
       const s = (home + p) & this.mask, o = s * STRIDE;
       if (w[o] === lo && w[o + 1] === hi && w[o + 2] === paLo && w[o + 3] === paHi) return s;
-      if (w[o + 3] === -1) return -1;
+      if (w[o + 3] === -1) return -1; // heads are never removed one by one: it is not further on
     }
     return -1;
   }
