@@ -87,6 +87,12 @@ export class Rng {
   }
 }
 
+/** n random bytes from seed (data areas for the memory tests). */
+export function randomData(seed: number, n: number): Uint8Array {
+  const rng = new Rng(seed);
+  return Uint8Array.from({ length: n }, () => rng.below(256));
+}
+
 /** Same random registers, SP and flags on every machine. */
 export function randomState(rng: Rng, ms: Machine[]): void {
   const vals: [number, number][] = [];

@@ -9,7 +9,7 @@ import { GUEST_EXCEPTION, VM_EXIT } from '../../../src/accel/emu/cpu.ts';
 import { BlockGen } from '../../../src/accel/emu/translator/codegen.ts';
 import { Code } from '../../../src/accel/emu/translator/wasm.ts';
 import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
-import { CODE, HVC0, RAM_BASE, Rng, hex, pair, randomState, snapshot } from './harness.ts';
+import { CODE, HVC0, RAM_BASE, Rng, hex, pair, randomData, randomState, snapshot } from './harness.ts';
 import { AP_EL1_RW, IMAGE, MMIO, ec, expectHvc, fpOn, guestPair, mmuOn, runToExit, thrownFromTranslated } from './guest.ts';
 
 const DATA = RAM_BASE + 0x40_0000;
@@ -23,12 +23,6 @@ function kinds(words: number[]): ('next' | 'end' | false)[] {
 function words(bytes: Uint8Array): number[] {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return Array.from({ length: bytes.length >> 2 }, (_, i) => dv.getUint32(4 * i, true));
-}
-
-/** Random bytes for the data area. */
-function randomData(seed: number, n: number): Uint8Array {
-  const rng = new Rng(seed);
-  return Uint8Array.from({ length: n }, () => rng.below(256));
 }
 
 describe('translation tier: the interpreter helper inside blocks', function () {

@@ -6,16 +6,11 @@
 import { expect } from 'chai';
 import { SysReg } from '../../../src/accel/sysregs.ts';
 import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
-import { RAM_BASE, Rng } from './harness.ts';
+import { RAM_BASE, randomData } from './harness.ts';
 import { leafDescriptor } from '../../helpers/aarch64-page-tables.ts';
 import { AP_EL1_RW, L1_TABLE, MMIO, countCalls, ec, expectHvc, fpOn, guestPair, mmuOn, runToExit } from './guest.ts';
 
 const DATA = RAM_BASE + 0x40_0000;
-
-function randomData(seed: number, n: number): Uint8Array {
-  const rng = new Rng(seed);
-  return Uint8Array.from({ length: n }, () => rng.below(256));
-}
 
 describe('translation tier: inline FP/SIMD loads, stores, moves and DUP', function () {
   let tc: Toolchain;

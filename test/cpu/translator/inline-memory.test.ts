@@ -18,7 +18,7 @@ import { MAX_VCPUS } from '../../../src/arch/arm64/layout.ts';
 import { WASM_ARENA_BYTES, allocateRam, wasmArenaOf } from '../../../src/memory/ram.ts';
 import { NG, leafDescriptor } from '../../helpers/aarch64-page-tables.ts';
 import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
-import { HVC0, RAM_BASE, Rng } from './harness.ts';
+import { HVC0, RAM_BASE, randomData } from './harness.ts';
 import {
   AP_ALL_RO, AP_EL1_RO, AP_EL1_RW, IMAGE, L1_TABLE, L2_TABLE, MMIO, countCalls, ec, expectHvc, guestPair, mmuOn, runToExit,
   thrownFromTranslated, writeTables, type GuestPair,
@@ -30,11 +30,6 @@ const HELPERS = ['ld8', 'ld16', 'ld32', 'ld64', 'st8', 'st16', 'st32', 'st64'];
 
 /** Count the translating CPU's load/store helper calls. */
 const countHelpers = (tier: Translator): { calls: number } => countCalls(tier, HELPERS);
-
-function randomData(seed: number, n: number): Uint8Array {
-  const rng = new Rng(seed);
-  return Uint8Array.from({ length: n }, () => rng.below(256));
-}
 
 /** An L2 block descriptor (little-endian bytes) for guestPair's `extra`. */
 const blockBytes = (pa: number, attrs: bigint): Uint8Array => {
