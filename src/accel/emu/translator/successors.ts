@@ -1,6 +1,6 @@
-// Where a decoded block may continue in its own 4K page: the fall-through and the targets of
-// its final direct branch. A batch takes these along when they are warm (Translator.flush),
-// so that a loop or a run of blocks becomes hot into one module and its blocks continue in
+// Where a decoded block may continue in its own 4K page: the fall-through and the target of
+// its final direct branch. A batch takes these along (Translator.pullSuccessors: the
+// fall-through whenever it is not translated yet, the target once warm), so that a loop or a run of blocks becomes hot into one module and its blocks continue in
 // each other directly: on the Debian boot most hops between modules were between blocks of
 // one loop or one function that had reached the threshold at different times.
 
