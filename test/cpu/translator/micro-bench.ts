@@ -1,7 +1,10 @@
 // Instructions per second of the interpreter and of the translation tier on hot loops
 // (integer only; with loads/stores; kernel-style system reads, REV, UDIV, LDAR/STLR; calls).
 // Run: npx tsx test/cpu/translator/micro-bench.ts
-import { CODE, DATA, machine, writeWords } from './harness.ts';
+import { CODE, DATA, RAM_BASE, machine, writeWords } from './harness.ts';
+import { AP_EL1_RW, L1_TABLE, L2_TABLE, TCR, writeTables } from './guest.ts';
+import { SysReg } from '../../../src/accel/sysregs.ts';
+import { writeSysReg } from '../../../src/accel/emu/system.ts';
 import { assembleRaw, findToolchain } from '../../helpers/aarch64-toolchain.ts';
 
 const tc = findToolchain().toolchain;
@@ -15,6 +18,14 @@ const LOOPS: Record<string, number[]> = {
   memory: words('1: add x1, x1, x2\n eor x3, x3, x1, lsl #3\n ldr x4, [x5, #8]\n str x4, [x5, #16]\n ldp x9, x10, [x5]\n subs x6, x6, #1\n b.ne 1b'),
   // What Linux kernel code leans on: `current` and per-CPU reads, byte swaps, divides, acquire/release.
   kernel: words('1: mrs x1, sp_el0\n mrs x4, tpidr_el1\n add x3, x3, x1\n rev x7, x3\n rbit w11, w7\n udiv x8, x7, x2\n umulh x9, x7, x3\n ldar x10, [x5]\n stlr x9, [x5]\n subs x6, x6, #1\n b.ne 1b'),
+  // The loop of the kernel's mpihelp_addmul_1 (generic C, 32-bit half products), where module
+  // signature checks spend most of the Debian boot's guest instructions.
+  mpi: words(`mov x1, x5\n add x11, x5, #0x800\n mov x10, #0x1234\n mov x12, #0x5678\n mov x13, #0x100000000\n mov x0, #0
+0: mov w2, #-64\n sxtw x14, w2
+1: sxtw x5, w2\n sub x5, x5, x14\n ldr x4, [x1, x5, lsl #3]\n ldr x6, [x11, x5, lsl #3]\n and x7, x4, #0xffffffff\n lsr x4, x4, #32
+ mul x3, x7, x10\n mul x9, x4, x10\n madd x8, x12, x7, x9\n mul x4, x12, x4\n add x7, x0, w3, uxtw\n add x3, x8, x3, lsr #32
+ add x8, x4, x13\n cmp x3, x9\n add x7, x7, x3, lsl #32\n csel x4, x8, x4, cc\n lsr x3, x3, #32\n cmp x7, x0\n cinc x3, x3, cc
+ adds x6, x6, x7\n str x6, [x11, x5, lsl #3]\n adc x0, x4, x3\n adds w2, w2, #1\n b.ne 1b\n b 0b`),
   // A call per iteration: BL/RET leave the module for the JS loop each time.
   calls: words('1: bl 2f\n subs x6, x6, #1\n b.ne 1b\n2: add x1, x1, #1\n ret'),
 };
@@ -22,6 +33,12 @@ const LOOPS: Record<string, number[]> = {
 function run(words: number[], translate: boolean, seconds: number): number {
   const m = machine(translate, { threshold: 16, batchSize: 64 });
   writeWords(m.ram, CODE, words);
+  // Stage 1 on (VA = PA over the first 2 MiB), as in a kernel: inline loads and stores need it.
+  writeTables(m.ram, L1_TABLE, L2_TABLE, [[RAM_BASE, AP_EL1_RW]]);
+  writeSysReg(m.cpu, SysReg.MAIR_EL1, 0xffn);
+  writeSysReg(m.cpu, SysReg.TCR_EL1, TCR);
+  writeSysReg(m.cpu, SysReg.TTBR0_EL1, BigInt(L1_TABLE));
+  writeSysReg(m.cpu, SysReg.SCTLR_EL1, 0x30d00800n | 1n);
   const s = m.cpu.s;
   s.pcLo = CODE;
   s.x[5 * 2] = DATA;
