@@ -10,6 +10,10 @@ import { runNodevisor, runQemu, type Sample } from './runners.ts';
 import { benchBlk, benchFs } from './io.ts';
 import { benchNet } from './net.ts';
 import { enableProfiler } from '../src/vmm/profiler.ts';
+import { relaunchWithVmmPool } from '../src/host/v8-pool.ts';
+
+// Measure what the CLI runs: a V8 worker pool that leaves the vCPU thread a core.
+await relaunchWithVmmPool();
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

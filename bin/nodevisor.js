@@ -5,11 +5,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const built = join(root, 'dist', 'src', 'cli', 'main.js');
-if (existsSync(built)) {
-  await import(pathToFileURL(built).href);
-} else {
+const built = existsSync(join(root, 'dist', 'src', 'cli', 'main.js'));
+if (!built) {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(pathToFileURL(join(root, 'src', 'cli', 'main.ts')).href);
 }
+const load = (module) => import(pathToFileURL(built ? join(root, 'dist', 'src', `${module}.js`) : join(root, 'src', `${module}.ts`)).href);
+// On a machine with few cores, first start again with a V8 worker pool that leaves the vCPU
+// thread a core (src/host/v8-pool.ts); that run goes on to the CLI.
+const { relaunchWithVmmPool } = await load('host/v8-pool');
+await relaunchWithVmmPool();
+await load('cli/main');

@@ -12,6 +12,7 @@ import { Duplex } from 'node:stream';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { AccelChoice } from '../accel/select.ts';
 import { parseSize } from '../config/size.ts';
 import { findDefaultGuest } from '../guest/cache.ts';
@@ -21,6 +22,7 @@ import { Machine, type MachineExit, type MachineLogger, type MachineOptions } fr
 import type { DiskConfig, ShareConfig, VsockConfig } from '../vmm/virtio-devices.ts';
 import { ConsolePorts, type ConsolePort } from '../devices/virtio/console/port.ts';
 import type { HostToVmm, VmmChannel, VmmToHost, VmState } from './protocol.ts';
+import { vmmNodeOptions } from '../host/v8-pool.ts';
 
 export class VirtualMachineError extends Error {
   override readonly name = 'VirtualMachineError';
@@ -102,7 +104,8 @@ export function vmmEntryPath(): string {
 
 function forkChannel(): VmmChannel {
   const entry = vmmEntryPath();
-  const execArgv = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const execArgv = [...loader, ...vmmNodeOptions({ cores: availableParallelism(), execArgv: loader, nodeOptions: process.env.NODE_OPTIONS })];
   const child = fork(entry, [], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'json' });
   return {
     send: (m) => { if (child.connected) child.send(m); },

@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findDefaultGuest } from '../../src/guest/cache.ts';
+import { vmmNodeOptions } from '../../src/host/v8-pool.ts';
 
 const SECTOR = 512;
 const RECORDS = 2000;
@@ -47,7 +48,8 @@ describe('block crash consistency under SIGKILL @boot', function () {
       '  i=$((i+1))',
       'done',
     ].join('\n');
-    const child = spawn(process.execPath, ['bin/nodevisor.js', 'run', '--accel', 'emu', '--append', DEVICE_TEST_APPEND, '--memory', '256M', '--disk', img, '--', 'sh', '-c', script], {
+    // With its worker pool given, the CLI runs the VMM itself (src/host/v8-pool.ts): SIGKILL hits the VMM, not a launcher.
+    const child = spawn(process.execPath, [...vmmNodeOptions(), 'bin/nodevisor.js', 'run', '--accel', 'emu', '--append', DEVICE_TEST_APPEND, '--memory', '256M', '--disk', img, '--', 'sh', '-c', script], {
       cwd: new URL('../..', import.meta.url).pathname,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
