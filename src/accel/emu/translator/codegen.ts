@@ -18,7 +18,7 @@ import { CTR_EL0, DCZID_EL0, DC_ZVA_BYTES } from '../id-registers.ts';
 import { alwaysTrapsToVmm } from '../system.ts';
 import {
   DISPATCH_SIZE, MIRROR_BASES, OFF_NEXT, MIRROR_ENTRY_SHIFT, MIRROR_TAGS, OFF_C, OFF_DISPATCH, OFF_EPOCH,
-  OFF_MIRROR_EL, OFF_MODE, OFF_MONITOR, OFF_N, OFF_PC, OFF_PEER_MONITORS, OFF_RES, OFF_SP_EL0, OFF_SYSREG_MIRROR, OFF_V, OFF_Z, TLB_SLOTS,
+  OFF_MIRROR_EL, OFF_MODE, OFF_MONITOR, OFF_N, OFF_PC, OFF_PEER_MONITORS, OFF_SP_EL0, OFF_SYSREG_MIRROR, OFF_V, OFF_Z, TLB_SLOTS,
 } from '../state-area.ts';
 import { MIRRORED_SYSREGS } from '../sysreg-store.ts';
 
@@ -35,6 +35,12 @@ export interface StateLayout {
 
 // ---- module-level indices shared with the module builder ----
 export const F_LD8 = 0, F_LD16 = 1, F_LD32 = 2, F_LD64 = 3, F_ST8 = 4, F_ST16 = 5, F_ST32 = 6, F_ST64 = 7, F_INTERP = 8, F_SYS = 9;
+/**
+ * Function index, in a batch module, of the stub that calls memory helper f (F_LD8..F_ST64)
+ * with the address (and value) split into words: one short call per slow path instead of
+ * that split and the indirect call at each (module.ts memoryStubs).
+ */
+export const MEMORY_STUB0 = 1;
 export const HELPER_NAMES = ['ld8', 'ld16', 'ld32', 'ld64', 'st8', 'st16', 'st32', 'st64', 'interp', 'sys'];
 /** Type index of each helper (see TYPES in module.ts); helper f is entry f of the helper table (module.ts helperTable). */
 export const HELPER_TYPES = [0, 0, 0, 1, 2, 2, 2, 3, 5, 5];
@@ -346,9 +352,11 @@ export class BlockGen {
     if (this.k >= 1 << SITE_K_BITS || slot >= MAX_BATCH) throw new RangeError('helper call site out of range');
     this.c.i32(callSite(this.ctx.moduleNo ?? 0, slot, this.k)).get(R_DONE).i32(f).callIndirect(HELPER_TYPES[f]);
   }
-  /** Push lo, hi of the address in local l. */
-  private addrArgs(l: number): void {
-    this.c.get(l).op(Op.i32WrapI64).get(l).i64(32n).op(Op.i64ShrU).op(Op.i32WrapI64);
+  /** Call memory helper f through its stub, its own arguments pushed (the address, the value for a store, the ISS). */
+  private callMemoryStub(f: number): void {
+    const slot = this.ctx.slot ?? 0;
+    if (this.k >= 1 << SITE_K_BITS || slot >= MAX_BATCH) throw new RangeError('helper call site out of range');
+    this.c.i32(callSite(this.ctx.moduleNo ?? 0, slot, this.k)).get(R_DONE).call(MEMORY_STUB0 + f);
   }
   /** Load `size` bytes from the address in local `a`; leaves the raw value: i32 (size < 8) or i64. `inline`: try the mirror first. */
   private load(a: number, size: number, iss: number, inline = this.inline): void {
@@ -361,10 +369,8 @@ export class BlockGen {
       c.op(Op.else);
     }
     this.beforeCall();
-    this.addrArgs(a);
-    c.i32(iss);
-    if (size === 8) { this.callHelper(F_LD64); this.state().load64(OFF_RES); }
-    else this.callHelper(size === 1 ? F_LD8 : size === 2 ? F_LD16 : F_LD32);
+    c.get(a).i32(iss);
+    this.callMemoryStub(size === 1 ? F_LD8 : size === 2 ? F_LD16 : size === 4 ? F_LD32 : F_LD64);
     if (inline) c.op(Op.end);
   }
   /** Store the value (i64 in local v) to the address in local a; leaves the helper's i32 result (0 inline: never a code page). */
@@ -380,9 +386,8 @@ export class BlockGen {
       c.op(Op.else);
     }
     this.beforeCall();
-    this.addrArgs(a);
-    if (size === 8) { this.addrArgs(v); c.i32(iss); this.callHelper(F_ST64); }
-    else { c.get(v).op(Op.i32WrapI64).i32(iss); this.callHelper(size === 1 ? F_ST8 : size === 2 ? F_ST16 : F_ST32); }
+    c.get(a).get(v).i32(iss);
+    this.callMemoryStub(size === 1 ? F_ST8 : size === 2 ? F_ST16 : size === 4 ? F_ST32 : F_ST64);
     if (inline) c.op(Op.end);
   }
   /**

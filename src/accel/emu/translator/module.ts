@@ -12,9 +12,9 @@
 // and the same virtual-to-physical relation, which the batch loop checked when it entered
 // the first block (translation cannot change inside translated code: system instructions
 // are never translated).
-import { Code, I32, Op, buildModule, type FuncType } from './wasm.ts';
-import { BLOCK_ID_BITS, BlockGen, HELPER_NAMES, HELPER_TYPES, LEAVE_DEPTH, LOOKUP_DEPTH, LOOP_DEPTH, MAX_BATCH, P_SLOT, RUN_LOCALS, type StateLayout } from './codegen.ts';
-import { OFF_DISPATCHED, OFF_HOPS, OFF_NEXT, OFF_STARVED } from '../state-area.ts';
+import { Code, I32, I64, Op, buildModule, type FuncType } from './wasm.ts';
+import { BLOCK_ID_BITS, BlockGen, F_LD64, F_LD8, F_ST64, F_ST8, HELPER_NAMES, HELPER_TYPES, LEAVE_DEPTH, LOOKUP_DEPTH, LOOP_DEPTH, MAX_BATCH, P_SLOT, RUN_LOCALS, type StateLayout } from './codegen.ts';
+import { OFF_DISPATCHED, OFF_HOPS, OFF_NEXT, OFF_RES, OFF_STARVED } from '../state-area.ts';
 
 export { BLOCK_ID_BITS, MAX_BATCH };
 
@@ -39,8 +39,11 @@ const TYPES: FuncType[] = [
   { params: [I32, I32, I32, I32, I32, I32, I32], results: [I32] }, // st64 (lo, hi, vlo, vhi, iss)
   { params: [I32, I32], results: [I32] }, // run (id, budget) -> instructions retired
   { params: [I32, I32, I32], results: [I32] }, // interp (instruction) -> code page written
+  { params: [I64, I32, I32, I32], results: [I32] }, // ld8/16/32 stub (address, iss)
+  { params: [I64, I32, I32, I32], results: [I64] }, // ld64 stub (address, iss)
+  { params: [I64, I64, I32, I32, I32], results: [I32] }, // st8/16/32/64 stub (address, value, iss)
 ];
-const T_RUN = 4;
+const T_RUN = 4, T_LOAD_STUB = 6, T_LOAD64_STUB = 7, T_STORE_STUB = 8;
 
 /** run()'s body while a batch is built, reused (buildModule copies it out): a fresh buffer grown to a batch's size cost more than its code. */
 const batchCode = new Code(1 << 16);
@@ -94,10 +97,32 @@ export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number, layo
     importFuncs: [], // helpers are called through the imported table (helperTable)
     importMemory: true,
     importTable: true,
-    funcs: [{ type: T_RUN, locals: RUN_LOCALS, body: code }],
+    funcs: [{ type: T_RUN, locals: RUN_LOCALS, body: code }, ...memoryStubs(layout.base)],
     globals: 0,
     exports: [{ name: 'run', func: 0 }],
     table: [],
+  });
+}
+
+/**
+ * Functions MEMORY_STUB0 + f of a batch: memory helper f (F_LD8..F_ST64) called with the
+ * address, and a store's value, split into words (JS helpers take no i64: a BigInt per call
+ * would cost far more). One per module, so a slow path is a short direct call.
+ */
+function memoryStubs(base: number): { type: number; locals: [number, number][]; body: Code }[] {
+  const word = (c: Code, p: number, high: boolean): void => {
+    c.get(p);
+    if (high) c.i64(32n).op(Op.i64ShrU);
+    c.op(Op.i32WrapI64);
+  };
+  return HELPER_NAMES.slice(F_LD8, F_ST64 + 1).map((_, i) => {
+    const f = F_LD8 + i, store = f >= F_ST8, body = new Code(48);
+    word(body, 0, false); word(body, 0, true);
+    if (store) { word(body, 1, false); if (f === F_ST64) word(body, 1, true); }
+    const rest = store ? 2 : 1; // iss, call site, instructions retired
+    body.get(rest).get(rest + 1).get(rest + 2).i32(f).callIndirect(HELPER_TYPES[f]);
+    if (f === F_LD64) body.i32(0).load64(base + OFF_RES); // ld64 leaves its result in the state area
+    return { type: store ? T_STORE_STUB : f === F_LD64 ? T_LOAD64_STUB : T_LOAD_STUB, locals: [], body };
   });
 }
 
