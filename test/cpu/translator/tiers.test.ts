@@ -121,6 +121,26 @@ describe('translation tier vs interpreter', () => {
     expect(seen.size).to.be.greaterThan(ops.length * 10);
   });
 
+  it('ADDS/SUBS (64-bit): NZCV for every pair of edge values (carry, borrow, signed overflow, zero)', () => {
+    // subs x3, x1, x2; adds x3, x1, x2: the flags come from the plain sum or difference
+    const nzcv = new Set<string>();
+    for (const op of [0xeb020023, 0xab020023]) {
+      for (const n of EDGES) {
+        for (const d of EDGES) {
+          const s = compareFrom([op], setRegs({ 1: n, 2: d }));
+          nzcv.add(`${hex(op)} ${s.nzcv.join("")}`);
+        }
+      }
+    }
+    // each op meets zero, carry and overflow among the edges
+    for (const op of [0xeb020023, 0xab020023]) {
+      const seen = [...nzcv].filter((k) => k.startsWith(hex(op))).map((k) => k.split(' ')[1]);
+      expect(seen.some((f) => f[1] === '1'), `${hex(op)}: Z`).to.equal(true);
+      expect(seen.some((f) => f[2] === '1') && seen.some((f) => f[2] === '0'), `${hex(op)}: C`).to.equal(true);
+      expect(seen.some((f) => f[3] === '1'), `${hex(op)}: V`).to.equal(true);
+    }
+  });
+
   it('RBIT/REV of fixed patterns', () => {
     // rbit, rev16, rev32, rev (x), rbit, rev16, rev (w): x3 from x1 = 0x0123456789abcdef
     const cases: [number, [number, number]][] = [

@@ -617,6 +617,24 @@ export class BlockGen {
       else dst(() => { a(); b(); c.op(sub ? Op.i32Sub : Op.i32Add).op(Op.i64ExtendI32U); });
       return;
     }
+    if (sf && flags && cin === (sub ? 1 : 0)) {
+      // ADDS/SUBS/CMP/CMN (64-bit): the plain sum or difference, and flags straight from it.
+      a(); c.set(L0);
+      b(); c.set(L1);
+      c.get(L0).get(L1).op(sub ? Op.i64Sub : Op.i64Add).set(L2);
+      this.setFlag(OFF_N, () => { c.get(L2).i64(63n).op(Op.i64ShrU).op(Op.i32WrapI64); });
+      this.setFlag(OFF_Z, () => { c.get(L2).op(Op.i64Eqz); });
+      // C: no borrow (a >= b unsigned) or a carry out (the sum wrapped below a).
+      this.setFlag(OFF_C, () => { if (sub) c.get(L0).get(L1).op(Op.i64GeU); else c.get(L2).get(L0).op(Op.i64LtU); });
+      // V: the result's sign differs from a's where the operands' signs say it cannot.
+      this.setFlag(OFF_V, () => {
+        if (sub) c.get(L0).get(L1).op(Op.i64Xor).get(L0).get(L2).op(Op.i64Xor).op(Op.i64And);
+        else c.get(L2).get(L0).op(Op.i64Xor).get(L2).get(L1).op(Op.i64Xor).op(Op.i64And);
+        c.i64(63n).op(Op.i64ShrU).op(Op.i32WrapI64);
+      });
+      if (dst) dst(() => c.get(L2));
+      return;
+    }
     if (sf) {
       a(); c.set(L0);
       b(); if (sub) c.i64(-1n).op(Op.i64Xor); c.set(L1);
