@@ -1,6 +1,6 @@
 // The MMU's data fast path as translated code reads it: per TLB slot, in the vCPU's state
 // area (state-area.ts), the page tag under which each EL may read and write the page inline, and
-// the page's offset in guest RAM's memory. An entry is written only where Mmu.fast() would
+// the page's offset in guest RAM's memory (stored less the page's VA bits). An entry is written only where Mmu.fast() would
 // hit with that same offset (MMU on, ASID global or current, both stages granting the
 // access, RAM in the arena, no write to a code page); the MMU drops it wherever that may stop
 // being true. Inline code that misses calls the JS helpers, which may fill it again.
@@ -43,7 +43,8 @@ export class TlbMirror {
     tags[t + 2] = w1 ? tagLo : -1; tags[t + 3] = w1 ? tagHi : -1;
     tags[t + 4] = r0 ? tagLo : -1; tags[t + 5] = r0 ? tagHi : -1;
     tags[t + 6] = w0 ? tagLo : -1; tags[t + 7] = w0 ? tagHi : -1;
-    this.bases[i] = offset;
+    // Less the page's VA bits: translated code adds the address's whole low word (codegen.ts ramAddress).
+    this.bases[i] = (offset - (page << 12)) | 0;
     const l = this.listed[i];
     if ((l & LISTED) === 0) this.written[this.nWritten++] = i;
     if (!global && (l & LISTED_NON_GLOBAL) === 0) this.nonGlobal[this.nNonGlobal++] = i;

@@ -459,11 +459,14 @@ export class BlockGen {
     this.mirrorHit(a, size, true);
     this.state().load32(OFF_PEER_MONITORS).op(Op.i32Eqz).op(Op.i32And);
   }
-  /** Push the RAM address of a mirror hit: the page's offset in the memory plus the offset in the page. */
+  /**
+   * Push the RAM address of a mirror hit: the slot's base (the page's offset in the memory
+   * less the page's VA bits, tlb-mirror.ts) plus the address's low word, wrapping.
+   */
   private ramAddress(): void {
     const c = this.c;
     c.get(A_SLOT).i32(2).op(Op.i32Shl).load32(this.sb + MIRROR_BASES);
-    c.get(A_LO).i32(0xfff).op(Op.i32And).op(Op.i32Add);
+    c.get(A_LO).op(Op.i32Add);
   }
   /**
    * An instruction without a translation of its own that cannot branch or change the
