@@ -7,7 +7,9 @@ import { expect } from 'chai';
 import type { PendingExit } from '../../../src/accel/emu/cpu.ts';
 import type { Translator, TranslatorOptions } from '../../../src/accel/emu/translator/tier.ts';
 import type { RunFn } from '../../../src/accel/emu/translator/module.ts';
-import { HVC0, RAM_BASE, machine, snapshot, type Machine } from './harness.ts';
+import { SysReg } from '../../../src/accel/sysregs.ts';
+import { writeSysReg } from '../../../src/accel/emu/system.ts';
+import { CODE, HVC0, RAM_BASE, machine, snapshot, type Machine } from './harness.ts';
 
 export const GUEST_RAM_SIZE = 8 << 20;
 /** Where images are loaded and start, at EL1h with interrupts masked. */
@@ -65,6 +67,17 @@ export interface GuestOptions {
   extra?: [number, Uint8Array][];
   /** false: the translating CPU keeps plain RAM and its own state memory (loads and stores through the JS helpers). */
   inline?: boolean;
+}
+
+/** Stage 1 on, VA = PA for the first 2 MiB of RAM only, set straight into the CPU (no guest MSRs). */
+export function mmuOnFirstBlock(m: Machine): void {
+  writeTables(m.ram, L1_TABLE, L2_TABLE, [[RAM_BASE, AP_EL1_RW]]);
+  const c = m.cpu;
+  writeSysReg(c, SysReg.MAIR_EL1, 0xffn);
+  writeSysReg(c, SysReg.TCR_EL1, TCR);
+  writeSysReg(c, SysReg.TTBR0_EL1, BigInt(L1_TABLE));
+  writeSysReg(c, SysReg.SCTLR_EL1, 0x30d00800n | 1n);
+  c.mmu.fetch(CODE, 0); // the tier enters translations only where the fetch path has the page
 }
 
 export function guestPair(image: Uint8Array, options: GuestOptions = {}): GuestPair {

@@ -1,10 +1,8 @@
 // Instructions per second of the interpreter and of the translation tier on hot loops
 // (integer only; with loads/stores; kernel-style system reads, REV, UDIV, LDAR/STLR; calls).
 // Run: npx tsx test/cpu/translator/micro-bench.ts
-import { CODE, DATA, RAM_BASE, machine, writeWords } from './harness.ts';
-import { AP_EL1_RW, L1_TABLE, L2_TABLE, TCR, writeTables } from './guest.ts';
-import { SysReg } from '../../../src/accel/sysregs.ts';
-import { writeSysReg } from '../../../src/accel/emu/system.ts';
+import { CODE, DATA, machine, writeWords } from './harness.ts';
+import { mmuOnFirstBlock } from './guest.ts';
 import { assembleRaw, findToolchain } from '../../helpers/aarch64-toolchain.ts';
 
 const tc = findToolchain().toolchain;
@@ -33,12 +31,7 @@ const LOOPS: Record<string, number[]> = {
 function run(words: number[], translate: boolean, seconds: number): number {
   const m = machine(translate, { threshold: 16, batchSize: 64 });
   writeWords(m.ram, CODE, words);
-  // Stage 1 on (VA = PA over the first 2 MiB), as in a kernel: inline loads and stores need it.
-  writeTables(m.ram, L1_TABLE, L2_TABLE, [[RAM_BASE, AP_EL1_RW]]);
-  writeSysReg(m.cpu, SysReg.MAIR_EL1, 0xffn);
-  writeSysReg(m.cpu, SysReg.TCR_EL1, TCR);
-  writeSysReg(m.cpu, SysReg.TTBR0_EL1, BigInt(L1_TABLE));
-  writeSysReg(m.cpu, SysReg.SCTLR_EL1, 0x30d00800n | 1n);
+  mmuOnFirstBlock(m); // as in a kernel: inline loads and stores need stage 1 on
   const s = m.cpu.s;
   s.pcLo = CODE;
   s.x[5 * 2] = DATA;

@@ -6,8 +6,7 @@
 import { expect } from 'chai';
 import { CODE, DATA, HVC0, RAM_BASE, Rng, hex, pair, randomState, snapshot, translatable, type Machine } from './harness.ts';
 import { SysReg } from '../../../src/accel/sysregs.ts';
-import { writeSysReg } from '../../../src/accel/emu/system.ts';
-import { AP_EL1_RW, L1_TABLE, L2_TABLE, TCR, writeTables } from './guest.ts';
+import { mmuOnFirstBlock } from './guest.ts';
 
 interface Group { name: string; mask: number; value: number }
 
@@ -59,17 +58,6 @@ function compareFrom(words: number[], setup: (ms: Machine[]) => void): ReturnTyp
 
 function compareOne(words: number[], rng: Rng): void {
   compareFrom(words, (ms) => randomState(rng, ms));
-}
-
-/** Stage 1 on, VA = PA for the first 2 MiB of RAM only. */
-function mmuOnFirstBlock(m: Machine): void {
-  writeTables(m.ram, L1_TABLE, L2_TABLE, [[RAM_BASE, AP_EL1_RW]]);
-  const c = m.cpu;
-  writeSysReg(c, SysReg.MAIR_EL1, 0xffn);
-  writeSysReg(c, SysReg.TCR_EL1, TCR);
-  writeSysReg(c, SysReg.TTBR0_EL1, BigInt(L1_TABLE));
-  writeSysReg(c, SysReg.SCTLR_EL1, 0x30d00800n | 1n);
-  c.mmu.fetch(CODE, 0); // the tier enters translations only where the fetch path has the page
 }
 
 /** 64-bit values as [lo, hi] where division and multiplication have edge cases. */
@@ -128,7 +116,7 @@ describe('translation tier vs interpreter', () => {
       for (const n of EDGES) {
         for (const d of EDGES) {
           const s = compareFrom([op], setRegs({ 1: n, 2: d }));
-          nzcv.add(`${hex(op)} ${s.nzcv.join("")}`);
+          nzcv.add(`${hex(op)} ${s.nzcv.join('')}`);
         }
       }
     }
