@@ -348,15 +348,19 @@ export class BlockGen {
    * sets the instruction's PC and OFF_DONE itself (Translator.helpers).
    */
   private callHelper(f: number): void {
+    this.siteArgs();
+    this.c.i32(f).callIndirect(HELPER_TYPES[f]);
+  }
+  /** Push a helper's last two arguments: this instruction's call site and the instructions retired before this block's part of the run. */
+  private siteArgs(): void {
     const slot = this.ctx.slot ?? 0;
     if (this.k >= 1 << SITE_K_BITS || slot >= MAX_BATCH) throw new RangeError('helper call site out of range');
-    this.c.i32(callSite(this.ctx.moduleNo ?? 0, slot, this.k)).get(R_DONE).i32(f).callIndirect(HELPER_TYPES[f]);
+    this.c.i32(callSite(this.ctx.moduleNo ?? 0, slot, this.k)).get(R_DONE);
   }
   /** Call memory helper f through its stub, its own arguments pushed (the address, the value for a store, the ISS). */
   private callMemoryStub(f: number): void {
-    const slot = this.ctx.slot ?? 0;
-    if (this.k >= 1 << SITE_K_BITS || slot >= MAX_BATCH) throw new RangeError('helper call site out of range');
-    this.c.i32(callSite(this.ctx.moduleNo ?? 0, slot, this.k)).get(R_DONE).call(MEMORY_STUB0 + f);
+    this.siteArgs();
+    this.c.call(MEMORY_STUB0 + f);
   }
   /** Load `size` bytes from the address in local `a`; leaves the raw value: i32 (size < 8) or i64. `inline`: try the mirror first. */
   private load(a: number, size: number, iss: number, inline = this.inline): void {

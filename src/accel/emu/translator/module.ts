@@ -110,6 +110,14 @@ export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number, layo
  * would cost far more). One per module, so a slow path is a short direct call.
  */
 function memoryStubs(base: number): { type: number; locals: [number, number][]; body: Code }[] {
+  let stubs = memoryStubsByBase.get(base);
+  if (stubs === undefined) memoryStubsByBase.set(base, (stubs = buildMemoryStubs(base)));
+  return stubs;
+}
+/** The stubs by state-area base (one per vCPU): the same for every batch of that vCPU. */
+const memoryStubsByBase = new Map<number, { type: number; locals: [number, number][]; body: Code }[]>();
+
+function buildMemoryStubs(base: number): { type: number; locals: [number, number][]; body: Code }[] {
   const word = (c: Code, p: number, high: boolean): void => {
     c.get(p);
     if (high) c.i64(32n).op(Op.i64ShrU);
