@@ -12,7 +12,6 @@ import { Duplex } from 'node:stream';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import type { AccelChoice } from '../accel/select.ts';
 import { parseSize } from '../config/size.ts';
 import { findDefaultGuest } from '../guest/cache.ts';
@@ -105,7 +104,7 @@ export function vmmEntryPath(): string {
 function forkChannel(): VmmChannel {
   const entry = vmmEntryPath();
   const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
-  const execArgv = [...loader, ...vmmNodeOptions({ cores: availableParallelism(), execArgv: loader, nodeOptions: process.env.NODE_OPTIONS })];
+  const execArgv = [...loader, ...vmmNodeOptions({ execArgv: loader })];
   const child = fork(entry, [], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'json' });
   return {
     send: (m) => { if (child.connected) child.send(m); },

@@ -15,24 +15,22 @@ import { availableParallelism } from 'node:os';
 /** Node's pool size when none is given. */
 export const NODE_DEFAULT_POOL_SIZE = 4;
 
+/** What the pool size depends on; each field left out is this process's own. */
 export interface PoolContext {
-  cores: number;
+  cores?: number;
   /** Options Node was (or will be) started with. */
-  execArgv: readonly string[];
+  execArgv?: readonly string[];
   /** NODE_OPTIONS, which Node reads too. */
   nodeOptions?: string;
 }
 
 /** The Node options a VMM process should start with: --v8-pool-size when cores - 1 is below Node's default, else none. */
-export function vmmNodeOptions(ctx: PoolContext = currentContext()): string[] {
+export function vmmNodeOptions(ctx: PoolContext = {}): string[] {
+  const { cores = availableParallelism(), execArgv = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? '' } = ctx;
   const given = (a: string): boolean => a === '--v8-pool-size' || a.startsWith('--v8-pool-size=');
-  if (ctx.execArgv.some(given) || (ctx.nodeOptions ?? '').split(/\s+/).some(given)) return [];
-  const size = Math.max(1, Math.floor(ctx.cores) - 1);
+  if (execArgv.some(given) || nodeOptions.split(/\s+/).some(given)) return [];
+  const size = Math.max(1, Math.floor(cores) - 1);
   return size < NODE_DEFAULT_POOL_SIZE ? [`--v8-pool-size=${size}`] : [];
-}
-
-function currentContext(): PoolContext {
-  return { cores: availableParallelism(), execArgv: process.execArgv, nodeOptions: process.env.NODE_OPTIONS };
 }
 
 /** Set in the relaunched process: the launching process's pid. */

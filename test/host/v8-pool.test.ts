@@ -36,7 +36,7 @@ describe('V8 worker pool of VMM processes', function () {
   this.timeout(20000);
 
   it('leaves the vCPU thread a core: cores - 1 workers where that is below Node\'s 4', () => {
-    const on = (cores: number, execArgv: string[] = [], nodeOptions?: string) => vmmNodeOptions({ cores, execArgv, nodeOptions });
+    const on = (cores: number) => vmmNodeOptions({ cores, execArgv: [], nodeOptions: '' });
     expect(on(1)).to.deep.equal(['--v8-pool-size=1']);
     expect(on(2)).to.deep.equal(['--v8-pool-size=1']);
     expect(on(3)).to.deep.equal(['--v8-pool-size=2']);
@@ -46,8 +46,8 @@ describe('V8 worker pool of VMM processes', function () {
   });
 
   it('keeps a pool size the user gave, in the options or in NODE_OPTIONS', () => {
-    expect(vmmNodeOptions({ cores: 2, execArgv: ['--v8-pool-size=3'] })).to.deep.equal([]);
-    expect(vmmNodeOptions({ cores: 2, execArgv: ['--v8-pool-size', '3'] })).to.deep.equal([]);
+    expect(vmmNodeOptions({ cores: 2, execArgv: ['--v8-pool-size=3'], nodeOptions: '' })).to.deep.equal([]);
+    expect(vmmNodeOptions({ cores: 2, execArgv: ['--v8-pool-size', '3'], nodeOptions: '' })).to.deep.equal([]);
     expect(vmmNodeOptions({ cores: 2, execArgv: [], nodeOptions: '--max-old-space-size=512 --v8-pool-size=2' })).to.deep.equal([]);
     expect(vmmNodeOptions({ cores: 2, execArgv: ['--import', 'tsx'], nodeOptions: '--max-old-space-size=512' })).to.deep.equal(['--v8-pool-size=1']);
   });
