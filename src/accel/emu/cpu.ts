@@ -45,6 +45,8 @@ export class Cpu {
   /** PC of the instruction being executed (for exceptions and exits). */
   curPcLo = 0;
   curPcHi = 0;
+  /** The word of the instruction being executed (the translator's batch loop reads it after a step). */
+  curInsn = 0;
   /** Set by an instruction that wants the PC to be next = cur + 4 unless it branched. */
   branched = false;
   /** ISS bits for a data abort exit of the current access (ISV set), or 0 when no syndrome. */

@@ -16,6 +16,7 @@ export function step(c: Cpu): void {
   c.curPcLo = lo;
   c.curPcHi = hi;
   const insn = c.mmu.fetch(lo, hi);
+  c.curInsn = insn;
   c.branched = false;
   execute(c, s, insn);
   if (!c.branched) {

@@ -1,7 +1,10 @@
 // Where a block continues in its own page (successors.ts), from the real encodings of its
 // final instruction, and the batch that takes such blocks along: a loop whose second block is
 // only ever reached by falling through (never a block head for the interpreter) ends up in
-// the first block's module, so its turns make no hops between modules.
+// the first block's module, so its turns make no hops between modules. And the interpreter
+// counts visits where a translated block would end (a branch not taken, the block's maximum
+// length, a page boundary), so every block of a long straight-line function gets hot with
+// the function, not one block per `threshold` calls after the one before it.
 import { expect } from 'chai';
 import { samePageSuccessors } from '../../../src/accel/emu/translator/successors.ts';
 import { OFF_HOPS } from '../../../src/accel/emu/state-area.ts';
@@ -72,5 +75,35 @@ describe('translation tier: successors in the page', function () {
   it('a batch takes along the block its hot block falls into: the loop runs in one module', () => {
     expect(hopsOfSecondRun(1), 'one block per module: a hop each way at every turn').to.be.greaterThan(400);
     expect(hopsOfSecondRun(2), 'the fallen-into block in the same module').to.equal(0);
+  });
+
+  // f: 41 instructions from 10 before a page boundary, with a CBZ never taken at 20: with
+  // blocks of at most 8 it is blocks at 0, 8 (to the page end), 10, 18 (to the CBZ), 21, 29, 37.
+  const STRAIGHT = `
+    mov x2, #10
+    mov x9, #1
+  1: bl f
+    subs x2, x2, #1
+    b.ne 1b
+    hvc #1
+    .balign 4096
+    .skip 4096 - 40
+  f: ${Array.from({ length: 20 }, (_, i) => `add x${10 + (i % 8)}, x${10 + (i % 8)}, #${i + 1}`).join('\n')}
+    cbz x9, 2f
+    ${Array.from({ length: 19 }, (_, i) => `eor x${10 + (i % 8)}, x${10 + (i % 8)}, x2`).join('\n')}
+  2: ret`;
+
+  it('straight-line code reached by falling through is counted block by block, and translated with its function', () => {
+    // No blocks taken along (pullLimit 1): only the visits the batch loop counts translate f.
+    const p = guestPair(assembleRaw(tc, STRAIGHT), { translator: { threshold: 4, batchSize: 1, pullLimit: 1, maxBlockLength: 8 } });
+    expectHvc(runToExit(p), 1);
+    const tier = p.b.tier!;
+    expect(tier.stats.blocks, "f's 7 blocks, the loop's 2").to.equal(9);
+    // Ten more calls: every instruction but the HVC runs translated.
+    const retired = p.b.cpu.instructionsRetired, translated = tier.stats.translatedInstructions;
+    for (const m of [p.a, p.b]) { m.cpu.s.pcLo -= 4 * 4; m.cpu.s.x[4] = 10; } // back at `1:`, x2 = 10 (its low word)
+    expectHvc(runToExit(p), 1);
+    expect(p.b.cpu.instructionsRetired - retired, 'ten calls of 44 instructions and the HVC').to.equal(10 * 44 + 1);
+    expect(tier.stats.translatedInstructions - translated).to.equal(10 * 44);
   });
 });

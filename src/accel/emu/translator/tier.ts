@@ -60,6 +60,13 @@ const TICK = 1024;
  * The profiler, which samples every TICK instructions, keeps runs to TICK.
  */
 const RUN_LIMIT = 4 * TICK;
+/**
+ * B.cond, CBZ/CBNZ, TBZ/TBNZ: a translated block ends at one, so the instruction after one not
+ * taken starts a block.
+ */
+const isConditionalBranch = (insn: number): boolean =>
+  (insn & 0xff000010) === 0x54000000 || (insn & 0x7c000000) === 0x34000000;
+
 /** Regimes remembered per epoch (processes' page tables, KPTI's two TTBR1 values per process). */
 const MAX_REGIMES = 1024;
 
@@ -462,6 +469,10 @@ export class Translator {
     let head = true;
     let translated = 0;
     let nextTick = TICK;
+    // Interpreted instructions since the last head: the batch loop looks the PC up where a
+    // translated block would end, so every block of straight-line code counts its own visits.
+    let sinceHead = 0;
+    const maxLen = this.maxLen;
     const runLimit = c.profile === undefined ? RUN_LIMIT : TICK;
     try {
       while (n < budget) {
@@ -470,15 +481,18 @@ export class Translator {
         else if (c.fiqLine && (c.daif & 1) === 0) { takeFiq(c); c.eventRegister = true; head = true; }
         let untranslatable = false;
         if (head) {
+          sinceHead = 0;
           this.refreshEpoch();
           // A dispatch entry checked in this epoch and EL is as good as a lookup, and far cheaper.
           const pl = s.pcLo, ph = s.pcHi;
           const d = dispatchOffset(pl) >> 2;
-          let id = m32[d] === pl && m32[d + 1] === ph && m32[d + 2] === this.key ? m32[d + 3] : -1;
+          const samePc = m32[d] === pl && m32[d + 1] === ph;
+          let id = samePc && m32[d + 2] === this.key ? m32[d + 3] : -1;
           if (id < 0) {
             // The entry's block, if the PC still translates to its page here (a new epoch or EL):
-            // cheaper than a full lookup.
-            const last = this.dispatchBlocks[d >> 2];
+            // cheaper than a full lookup. Only the entry's own PC can have it (an entry of another
+            // PC is the common case at a cold head, and its block a cache miss more).
+            const last = samePc ? this.dispatchBlocks[d >> 2] : undefined;
             const b = last !== undefined && last.lo === pl && last.hi === ph && last.valid && last.compiled && c.mmu.codePa(pl, ph) === last.pa
               ? last
               : this.lookup(pl, ph);
@@ -526,7 +540,10 @@ export class Translator {
           if (e !== GUEST_EXCEPTION) throw e;
           c.branched = true;
         }
-        head = c.branched || untranslatable;
+        // Where a translated block would end too: a conditional branch not taken, its maximum
+        // length, a page boundary. Else code reached by falling through from interpreted code
+        // was never counted, and a long function was translated one block per 64 calls.
+        head = c.branched || untranslatable || isConditionalBranch(c.curInsn) || ++sinceHead >= maxLen || (s.pcLo & (PAGE - 1)) === 0;
         if (n >= nextTick) { nextTick = n + TICK; if (this.tick()) break; }
       }
     } catch (e) {
