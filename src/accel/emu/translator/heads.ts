@@ -73,6 +73,7 @@ export class HeadTable<B extends { valid: boolean }> {
   /** One more cold visit; the visits so far. */
   visit(s: number): number { return ++this.words[s * STRIDE + 4]; }
   resetVisits(s: number): void { this.words[s * STRIDE + 4] = 0; }
+  setVisits(s: number, n: number): void { this.words[s * STRIDE + 4] = n; }
 
   generation(s: number): number { return this.words[s * STRIDE + 5]; }
   setGeneration(s: number, g: number): void { this.words[s * STRIDE + 5] = g; }

@@ -1,0 +1,53 @@
+// The batch loop counts visits to cold heads in a small table by VA (tier.ts, Translator.cold)
+// and moves them back to the head's slot when another head takes the entry. A head must be
+// translated at exactly `threshold` visits either way: here f and g are 16 KiB apart, so they
+// share an entry, and g takes it from f after f's three calls of each turn.
+import { expect } from 'chai';
+import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
+import { expectHvc, guestPair, runToExit } from './guest.ts';
+
+const THRESHOLD = 12;
+
+const PROGRAM = `
+    mov x2, #3
+  1: bl f
+    bl f
+    bl f
+    bl g
+    subs x2, x2, #1
+    b.ne 1b
+    hvc #1
+    .balign 0x4000
+  f: add x3, x3, #1
+    ret
+    .balign 0x4000
+  g: add x4, x4, #1
+    ret`;
+
+describe('translation tier: cold heads', function () {
+  let tc: Toolchain;
+  before(function () {
+    const found = findToolchain();
+    if (!found.toolchain) this.skip();
+    tc = found.toolchain!;
+  });
+
+  it('a head that gives up its entry of the table of cold heads keeps its visits: translated at the threshold', () => {
+    const p = guestPair(assembleRaw(tc, PROGRAM), { translator: { threshold: THRESHOLD, batchSize: 1, pullLimit: 1 } });
+    expectHvc(runToExit(p), 1);
+    const tier = p.b.tier!;
+    expect(tier.stats.blocks, 'three turns: 9 visits to f, 3 to every other head').to.equal(0);
+    // A fourth turn: f's first call of it is its 10th visit, the third its 12th.
+    for (const m of [p.a, p.b]) { m.cpu.s.pcLo -= 4 * 7; m.cpu.s.x[4] = 1; } // back at `1:`, x2 = 1
+    expectHvc(runToExit(p), 1);
+    expect(tier.stats.blocks, 'f').to.equal(1);
+    // Then f runs translated: eight more turns, f's 24 calls.
+    const translated = tier.stats.translatedInstructions;
+    for (const m of [p.a, p.b]) { m.cpu.s.pcLo -= 4 * 7; m.cpu.s.x[4] = 8; }
+    expectHvc(runToExit(p), 1);
+    expect(tier.stats.translatedInstructions - translated).to.be.at.least(24 * 2);
+    // At the 12th turn g and the four return points reach the threshold (`1:`, first reached
+    // by falling through, has had one visit fewer).
+    expect(tier.stats.blocks).to.equal(1 + 5);
+  });
+});
