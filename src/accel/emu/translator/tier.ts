@@ -1,7 +1,7 @@
 // The second execution tier: hot guest blocks run as WebAssembly. The batch loop below
 // replaces Cpu.runBatch when the tier is on; it interprets like the plain loop and, at
-// each block head (a branch target, an exception vector, the instruction after a block),
-// looks the PC up. Heads reached `threshold` times are decoded and queued; queued blocks
+// each block head (a branch target, an exception vector, the instruction after a block;
+// in interpreted code also wherever a translated block would end), looks the PC up. Heads reached `threshold` times are decoded and queued; queued blocks
 // are compiled together into one module. A translation is found by virtual address and
 // entered only if the fetch path maps it to the same physical address now (no walk:
 // fetch cache or TLB), so TLBI and TTBR/TCR/SCTLR changes need no bookkeeping; blocks
@@ -424,8 +424,8 @@ export class Translator {
    * up to pullLimit blocks in all: a loop or a run of blocks that became hot at different times
    * would otherwise hop between modules at every turn (on the Debian boot, most of the 75 M
    * hops were between blocks of one loop or function). The next instruction is taken whenever
-   * it is not translated yet (the interpreter counts no visits there: a branch not taken does
-   * not start a block); a branch target only when it is warm.
+   * it is not translated yet (it mostly runs with the block before it); a branch target only
+   * when it is warm.
    */
   private pullSuccessors(blocks: Block[]): void {
     const heads = this.heads, gen = this.code.generation;
