@@ -1,12 +1,13 @@
 // The second execution tier: hot guest blocks run as WebAssembly. The batch loop below
 // replaces Cpu.runBatch when the tier is on; it interprets like the plain loop and, at
 // each block head (a branch target, an exception vector, the instruction after a block;
-// in interpreted code also wherever a translated block would end), looks the PC up. Heads reached `threshold` times are decoded and queued; queued blocks
-// are compiled together into one module. A translation is found by virtual address and
-// entered only if the fetch path maps it to the same physical address now (no walk:
-// fetch cache or TLB), so TLBI and TTBR/TCR/SCTLR changes need no bookkeeping; blocks
-// checked so in the current epoch go into the dispatch table translated code jumps
-// through. Stores to translated pages and IC instructions drop translations (code-pages.ts).
+// in interpreted code also wherever a translated block would end), looks the PC up. Heads
+// reached `threshold` times are decoded and queued; queued blocks are compiled together
+// into one module. A translation is found by virtual address and entered only if the fetch
+// path maps it to the same physical address now (no walk: fetch cache or TLB), so TLBI and
+// TTBR/TCR/SCTLR changes need no bookkeeping; blocks checked so in the current epoch go
+// into the dispatch table translated code jumps through. Stores to translated pages and IC
+// instructions drop translations (code-pages.ts).
 import { GUEST_EXCEPTION, VM_EXIT, type Cpu, type PendingExit } from '../cpu.ts';
 import { step, execute } from '../interpreter.ts';
 import { takeIrq, takeFiq } from '../system.ts';
@@ -465,6 +466,7 @@ export class Translator {
       // unreachable, and modules still compiling are dropped when they are ready.
       this.code.invalidateAll();
       this.heads.clear();
+      this.cold.fill(0);
       for (let i = 0; i < this.modules; i++) this.runTable.set(i, null);
       this.modules = 0;
       this.era++;
