@@ -1,9 +1,9 @@
 // The MMU's data fast path as translated code reads it: per TLB slot, in the vCPU's state
 // area (state-area.ts), the page tag under which each EL may read and write the page inline, and
-// the page's offset in guest RAM's memory (stored less the page's VA bits). An entry is written only where Mmu.fast() would
-// hit with that same offset (MMU on, ASID global or current, both stages granting the
-// access, RAM in the arena, no write to a code page); the MMU drops it wherever that may stop
-// being true. Inline code that misses calls the JS helpers, which may fill it again.
+// the page's offset in guest RAM's memory (stored less the page's VA bits). An entry is
+// written only where Mmu.fast() would hit with that same offset (MMU on, ASID global or
+// current, both stages granting the access, RAM in the arena, no write to a code page); the
+// MMU drops it wherever that may stop being true. Inline code that misses calls the JS helpers, which may fill it again.
 
 import { MIRROR_BASES, MIRROR_TAGS, OFF_MIRROR_EL, TLB_SLOTS } from './state-area.ts';
 

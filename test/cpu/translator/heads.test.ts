@@ -1,8 +1,9 @@
 // The batch loop's table of block heads (translator/heads.ts): a head is found again by VA and
 // PA, visits count per head, a full probe run gives up its coldest untranslated head and never
-// a translated one while there is another, and clear() forgets everything.
+// a translated one while there is another, and clear() forgets everything. ColdHeads counts
+// cold heads' visits by VA under one key and hands a head's count back to its slot.
 import { expect } from 'chai';
-import { HeadTable } from '../../../src/accel/emu/translator/heads.ts';
+import { ColdHeads, HeadTable } from '../../../src/accel/emu/translator/heads.ts';
 
 interface FakeBlock { valid: boolean }
 
@@ -83,5 +84,26 @@ describe('translation tier: head table', () => {
 
   it('rejects a size that is not a power of two', () => {
     expect(() => new HeadTable<FakeBlock>(48)).to.throw(RangeError);
+  });
+
+  it('ColdHeads: counts under its key only, and a head that gives up its entry keeps its visits in its slot', () => {
+    const t = new HeadTable<FakeBlock>(64), cold = new ColdHeads(t);
+    const a = t.slot(0x1000, 0, 0x4000_1000, 0), b = t.slot(0x5000, 0, 0x4000_5000, 0); // 16 KiB apart: one entry
+    t.visit(a);
+    cold.note(0x1000, 0, 6, a);
+    expect(cold.visit(0x1000, 0, 6)).to.equal(2);
+    expect(cold.visit(0x1000, 0, 6)).to.equal(3);
+    expect(cold.visit(0x1000, 0, 8), 'another key').to.equal(-1);
+    expect([cold.visits(a), t.visits(a)]).to.deep.equal([3, 1]);
+    cold.note(0x5000, 0, 6, b); // b takes the entry: a's 3 visits go back to its slot
+    expect(t.visits(a)).to.equal(3);
+    expect(cold.visit(0x1000, 0, 6)).to.equal(-1);
+    expect(cold.visit(0x5000, 0, 6)).to.equal(1);
+    expect(cold.release(0x5000, 0)).to.equal(b);
+    expect([t.visits(b), cold.visit(0x5000, 0, 6)]).to.deep.equal([1, -1]);
+    // A slot that went to another head gets nothing back.
+    cold.note(0x1000, 0, 6, a);
+    t.clear();
+    expect(cold.release(0x1000, 0)).to.equal(-1);
   });
 });

@@ -12,7 +12,7 @@
 // and the same virtual-to-physical relation, which the batch loop checked when it entered
 // the first block (translation cannot change inside translated code: system instructions
 // are never translated).
-import { Code, I32, I64, Op, buildModule, type FuncType } from './wasm.ts';
+import { Code, I32, I64, Op, buildModule, type FuncType, type ModuleSpec } from './wasm.ts';
 import { BLOCK_ID_BITS, BlockGen, F_LD64, F_LD8, F_ST64, F_ST8, HELPER_NAMES, HELPER_TYPES, LEAVE_DEPTH, LOOKUP_DEPTH, LOOP_DEPTH, MAX_BATCH, P_SLOT, RUN_LOCALS, type StateLayout } from './codegen.ts';
 import { OFF_DISPATCHED, OFF_HOPS, OFF_NEXT, OFF_RES, OFF_STARVED } from '../state-area.ts';
 
@@ -109,15 +109,16 @@ export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number, layo
  * address, and a store's value, split into words (JS helpers take no i64: a BigInt per call
  * would cost far more). One per module, so a slow path is a short direct call.
  */
-function memoryStubs(base: number): { type: number; locals: [number, number][]; body: Code }[] {
+function memoryStubs(base: number): ModuleFunc[] {
   let stubs = memoryStubsByBase.get(base);
   if (stubs === undefined) memoryStubsByBase.set(base, (stubs = buildMemoryStubs(base)));
   return stubs;
 }
 /** The stubs by state-area base (one per vCPU): the same for every batch of that vCPU. */
-const memoryStubsByBase = new Map<number, { type: number; locals: [number, number][]; body: Code }[]>();
+const memoryStubsByBase = new Map<number, ModuleFunc[]>();
+type ModuleFunc = ModuleSpec['funcs'][number];
 
-function buildMemoryStubs(base: number): { type: number; locals: [number, number][]; body: Code }[] {
+function buildMemoryStubs(base: number): ModuleFunc[] {
   const word = (c: Code, p: number, high: boolean): void => {
     c.get(p);
     if (high) c.i64(32n).op(Op.i64ShrU);

@@ -20,7 +20,7 @@ import {
 } from '../state-area.ts';
 import { BLOCK_ID_BITS, MAX_BATCH, MAX_MODULES, buildBatch, compileDispatcher, helperTable, newRunTable, type FuncTable, type BatchBlock, type RunFn } from './module.ts';
 import type { CodePages } from './code-pages.ts';
-import { HeadTable } from './heads.ts';
+import { ColdHeads, HeadTable } from './heads.ts';
 import { samePageSuccessors } from './successors.ts';
 import { tuneWasmTiering } from './v8-tiering.ts';
 
@@ -67,15 +67,6 @@ const RUN_LIMIT = 4 * TICK;
  */
 const isConditionalBranch = (insn: number): boolean =>
   (insn & 0xff000010) === 0x54000000 || (insn & 0x7c000000) === 0x34000000;
-
-/**
- * Entries of the table of cold heads (Translator.cold): small enough to stay in the cache, where
- * the dispatch table (a megabyte) and the table of heads are not. COLD_STRIDE words each: VA
- * low, VA high, the key (epoch and EL) it was seen cold in, its slot in the table of heads,
- * its visits (the slot's count is brought up to date when the entry gives way).
- */
-const COLD_SLOTS = 4096, COLD_STRIDE = 8;
-const coldEntry = (lo: number): number => ((lo >>> 2) & (COLD_SLOTS - 1)) * COLD_STRIDE;
 
 /** Regimes remembered per epoch (processes' page tables, KPTI's two TTBR1 values per process). */
 const MAX_REGIMES = 1024;
@@ -178,13 +169,8 @@ export class Translator {
    * find their dispatch entries still valid.
    */
   private readonly regimes = new Map<string, number>();
-  /**
-   * Heads the batch loop found cold, by VA: a visit there is counted in the entry, without
-   * the dispatch entry, the fetch translation and the probes of a lookup (on the Debian boot,
-   * 4.4 M of the batch loop's 5.5 M head visits were to cold heads). An entry holds in its
-   * epoch and EL only, where the PC maps to the page it had.
-   */
-  private readonly cold = new Int32Array(COLD_SLOTS * COLD_STRIDE);
+  /** Heads the batch loop found cold: a visit there is counted without the dispatch entry, the fetch translation and the probes of a lookup. */
+  private readonly cold = new ColdHeads<Block>(this.heads);
   /** Set by lookup(): the slot of the head it found cold, else -1. */
   private coldSlot = -1;
   readonly stats: TranslatorStats = { blocks: 0, modules: 0, discardedModules: 0, compileMs: 0, translatedInstructions: 0 };
@@ -324,31 +310,13 @@ export class Translator {
    * the head was decoded).
    */
   private coldVisit(lo: number, hi: number): boolean {
-    const cold = this.cold, f = coldEntry(lo);
-    if (cold[f] !== lo || cold[f + 1] !== hi || cold[f + 2] !== this.key) return false;
-    if (++cold[f + 4] < this.threshold) return true;
-    cold[f + 2] = 0; // no key is 0
-    const heads = this.heads, h = cold[f + 3];
-    if (heads.lo(h) !== lo || heads.hi(h) !== hi || heads.block[h] !== undefined) return false; // its slot went to another head
-    heads.setVisits(h, this.threshold);
+    const n = this.cold.visit(lo, hi, this.key);
+    if (n < 0) return false;
+    if (n < this.threshold) return true;
+    const h = this.cold.release(lo, hi);
+    if (h < 0) return false;
     this.decode(h);
     return true;
-  }
-
-  /** The visits of the head in slot h so far, in the table of cold heads if it is there. */
-  private visits(h: number): number {
-    const cold = this.cold, heads = this.heads, lo = heads.lo(h), f = coldEntry(lo);
-    return cold[f + 2] !== 0 && cold[f + 3] === h && cold[f] === lo && cold[f + 1] === heads.hi(h) ? cold[f + 4] : heads.visits(h);
-  }
-
-  /** Note the cold head in slot h in the table of cold heads (its visits move there), in place of another. */
-  private noteCold(lo: number, hi: number, h: number): void {
-    const cold = this.cold, f = coldEntry(lo), heads = this.heads;
-    if (cold[f + 2] !== 0) {
-      const was = cold[f + 3]; // back to its slot, if the slot is still its own
-      if (heads.lo(was) === cold[f] && heads.hi(was) === cold[f + 1] && heads.block[was] === undefined) heads.setVisits(was, cold[f + 4]);
-    }
-    cold[f] = lo; cold[f + 1] = hi; cold[f + 2] = this.key; cold[f + 3] = h; cold[f + 4] = heads.visits(h);
   }
 
   /**
@@ -395,8 +363,7 @@ export class Translator {
   private decodeBlock(h: number): Block | null {
     const c = this.cpu, heads = this.heads;
     const pa = heads.pa(h), lo = heads.lo(h), hi = heads.hi(h);
-    const f = coldEntry(lo); // no longer cold: its visits are counted in the slot, if at all
-    if (this.cold[f] === lo && this.cold[f + 1] === hi) this.cold[f + 2] = 0; // no key is 0
+    this.cold.drop(lo, hi);
     const m = c.memory.find(pa, 4);
     heads.setGeneration(h, this.code.generation);
     if (m === undefined || (m.flags & 4) === 0 || this.failed || this.code.churning(pa)) { heads.block[h] = null; return null; }
@@ -434,7 +401,7 @@ export class Translator {
       if (offset === undefined || blocks.length >= this.pullLimit) return;
       const lo = (b.lo + offset) | 0, pa = b.pa + offset;
       let h = heads.find(lo, b.hi, pa);
-      if (h >= 0 ? heads.block[h] !== undefined || (mustBeWarm && this.visits(h) < this.pullWarmth) : mustBeWarm) return;
+      if (h >= 0 ? heads.block[h] !== undefined || (mustBeWarm && this.cold.visits(h) < this.pullWarmth) : mustBeWarm) return;
       if (h < 0) h = heads.slot(lo, b.hi, pa, gen);
       const s = this.decodeBlock(h);
       if (s !== null) blocks.push(s);
@@ -466,7 +433,7 @@ export class Translator {
       // unreachable, and modules still compiling are dropped when they are ready.
       this.code.invalidateAll();
       this.heads.clear();
-      this.cold.fill(0);
+      this.cold.clear();
       for (let i = 0; i < this.modules; i++) this.runTable.set(i, null);
       this.modules = 0;
       this.era++;
@@ -567,7 +534,7 @@ export class Translator {
                 this.dispatchBlocks[d >> 2] = b;
                 id = b.index;
               } else if (b === null) untranslatable = true;
-              else if (this.coldSlot >= 0) this.noteCold(pl, ph, this.coldSlot);
+              else if (this.coldSlot >= 0) this.cold.note(pl, ph, this.key, this.coldSlot);
             }
           }
           if (id >= 0) {
