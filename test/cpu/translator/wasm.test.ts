@@ -1,6 +1,6 @@
 // The WebAssembly binary writer: LEB128 encodings against a BigInt reference, and a small
 // module (imports, table, globals, call_indirect, i64 memory access) that V8 validates and runs,
-// and the nesting depth Code keeps.
+// the nesting depth Code keeps, and the branch hints it records.
 import { expect } from 'chai';
 import { Bytes, Code, I32, I64, Op, buildModule } from '../../../src/accel/emu/translator/wasm.ts';
 import { Rng } from './harness.ts';
@@ -13,6 +13,38 @@ function refSigned(v: bigint): number[] {
     if ((v === 0n && (b & 0x40) === 0) || (v === -1n && (b & 0x40) !== 0)) { out.push(b); return out; }
     out.push(b | 0x80);
   }
+}
+
+/** Reads an unsigned LEB128 at `at`; returns the value and the offset after it. */
+function readU32(b: Uint8Array, at: number): [number, number] {
+  let v = 0, shift = 0;
+  for (;;) {
+    const x = b[at++];
+    v += (x & 0x7f) * 2 ** shift;
+    shift += 7;
+    if ((x & 0x80) === 0) return [v, at];
+  }
+}
+
+/** The bodies of the code section (each from its locals, as branch-hint offsets count). */
+function functionBodies(bin: Uint8Array): Uint8Array[] {
+  let at = 8;
+  while (at < bin.length) {
+    const id = bin[at];
+    const [size, start] = readU32(bin, at + 1);
+    if (id === 10) {
+      let [count, p] = readU32(bin, start);
+      const bodies: Uint8Array[] = [];
+      for (; count > 0; count--) {
+        const [len, q] = readU32(bin, p);
+        bodies.push(bin.subarray(q, q + len));
+        p = q + len;
+      }
+      return bodies;
+    }
+    at = start + size;
+  }
+  throw new Error('no code section');
 }
 
 function refUnsigned(v: bigint): number[] {
@@ -84,5 +116,54 @@ describe('wasm binary writer', () => {
     c.op(Op.drop).op(Op.end).op(Op.end);
     expect(c.depth).to.equal(0);
     expect(() => c.op(Op.if), 'an if opened without its block type').to.throw();
+  });
+
+  it('branch hints: one custom section entry per hinted if, at its offset in the body, and the module still runs', () => {
+    // f1 (unhinted, no locals) returns 1; f2 (a local, two hinted ifs, one unhinted)
+    // returns arg < 10 ? 100 : arg & 1 ? 7 : 8.
+    const f1 = new Code().i32(1);
+    const f2 = new Code();
+    f2.get(0).i32(10).op(Op.i32LtU).ifResult(I32, true).i32(100).op(Op.else);
+    f2.get(0).i32(1).op(Op.i32And).ifResult(I32, false).i32(7).op(Op.else).i32(8).op(Op.end).op(Op.end);
+    f2.i32(0).ifVoid().op(Op.end);
+    const bin = buildModule({
+      types: [{ params: [], results: [I32] }, { params: [I32], results: [I32] }],
+      importFuncs: [{ name: 'unused', type: 0 }],
+      importMemory: false,
+      funcs: [{ type: 0, locals: [], body: f1 }, { type: 1, locals: [[2, I64]], body: f2 }],
+      globals: 0,
+      exports: [{ name: 'go', func: 2 }],
+      table: [],
+    });
+    const mod = new WebAssembly.Module(bin.buffer as ArrayBuffer);
+    // Node's typings leave out Module.customSections (a standard JS API since wasm 1.0).
+    const { customSections } = WebAssembly.Module as unknown as { customSections(m: WebAssembly.Module, name: string): ArrayBuffer[] };
+    const sections = customSections(mod, 'metadata.code.branch_hint');
+    expect(sections).to.have.length(1);
+    const s = new Uint8Array(sections[0]);
+    let [funcs, at] = readU32(s, 0);
+    expect(funcs, 'only the hinted function').to.equal(1);
+    let func: number, count: number;
+    [func, at] = readU32(s, at);
+    expect(func, 'function index counts the import').to.equal(2);
+    [count, at] = readU32(s, at);
+    expect(count).to.equal(2);
+    const body = functionBodies(bin)[1];
+    const hints: [number, number][] = [];
+    for (let i = 0; i < count; i++) {
+      let offset: number, size: number;
+      [offset, at] = readU32(s, at);
+      [size, at] = readU32(s, at);
+      expect(size).to.equal(1);
+      hints.push([offset, s[at++]]);
+      expect(body[offset], `hint ${i} points at an if`).to.equal(Op.if);
+    }
+    expect(at).to.equal(s.length);
+    expect(hints.map((h) => h[1])).to.deep.equal([1, 0]);
+    expect(hints[0][0]).to.be.below(hints[1][0]);
+    const go = new WebAssembly.Instance(mod, { e: { unused: () => 0 } } as never).exports.go as (i: number) => number;
+    expect([go(3), go(11), go(12)]).to.deep.equal([100, 7, 8]);
+    // A reset body forgets its hints.
+    expect(f2.reset().hints).to.have.length(0);
   });
 });

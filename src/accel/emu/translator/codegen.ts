@@ -285,7 +285,7 @@ export class BlockGen {
     c.i32(DISPATCH_SIZE - 1).op(Op.i32And).i32(4).op(Op.i32Shl).set(U1);
     c.get(U1).load64(this.sb + OFF_DISPATCH).get(L3).op(Op.i64Eq);
     c.get(U1).load32(this.sb + OFF_DISPATCH + 8); this.state().load32(OFF_EPOCH).op(Op.i32Eq).op(Op.i32And);
-    c.ifResult(I32).get(U1).load32(this.sb + OFF_DISPATCH + 12).op(Op.else).i32(-1).op(Op.end);
+    c.ifResult(I32, true).get(U1).load32(this.sb + OFF_DISPATCH + 12).op(Op.else).i32(-1).op(Op.end);
     this.follow();
   }
   /** Continue with the block id on the stack: a block of this module at once, else through the dispatcher. */
@@ -311,7 +311,7 @@ export class BlockGen {
   /** Budget check at block entry: leave untouched when fewer than len instructions remain. */
   entry(len: number): void {
     const c = this.c;
-    c.get(P_BUDGET).get(R_DONE).op(Op.i32Sub).i32(len).op(Op.i32LtS).ifVoid();
+    c.get(P_BUDGET).get(R_DONE).op(Op.i32Sub).i32(len).op(Op.i32LtS).ifVoid(false);
     this.flush(); // nothing is cached yet; kept so that every exit flushes
     this.leaveAt(this.va);
     c.op(Op.end);
@@ -367,7 +367,7 @@ export class BlockGen {
     const c = this.c;
     if (inline) {
       this.mirrorHit(a, size, false);
-      c.ifResult(size === 8 ? I64 : I32);
+      c.ifResult(size === 8 ? I64 : I32, true);
       this.ramAddress();
       c.mem(size === 1 ? Op.i32Load8U : size === 2 ? Op.i32Load16U : size === 4 ? Op.i32Load : Op.i64Load);
       c.op(Op.else);
@@ -382,7 +382,7 @@ export class BlockGen {
     const c = this.c;
     if (inline) {
       this.storeHit(a, size);
-      c.ifResult(I32);
+      c.ifResult(I32, true);
       this.ramAddress();
       c.get(v);
       if (size < 8) c.op(Op.i32WrapI64);
@@ -408,7 +408,7 @@ export class BlockGen {
     };
     if (!this.inline) { slow(); return; }
     this.mirrorHit(L0, 2 * size, false);
-    c.ifVoid();
+    c.ifVoid(true);
     this.ramAddress(); c.set(U0);
     c.get(U0).mem(op); if (ext !== undefined) c.op(ext); c.set(L2);
     c.get(U0).mem(op, size); if (ext !== undefined) c.op(ext); c.set(L3);
@@ -425,7 +425,7 @@ export class BlockGen {
     };
     if (!this.inline) { slow(); return; }
     this.storeHit(L0, 2 * size);
-    c.ifResult(I32);
+    c.ifResult(I32, true);
     this.ramAddress(); c.set(U0);
     const op = size === 8 ? Op.i64Store : Op.i32Store;
     c.get(U0).get(L2); if (size < 8) c.op(Op.i32WrapI64); c.mem(op);
@@ -538,7 +538,7 @@ export class BlockGen {
     this.x(insn & 31); c.i64(BigInt(-DC_ZVA_BYTES)).op(Op.i64And).set(L0);
     const since = this.writes;
     this.storeHit(L0, 1);
-    c.ifResult(I32);
+    c.ifResult(I32, true);
     this.ramAddress(); c.set(U0);
     for (let i = 0; i < DC_ZVA_BYTES; i += 8) c.get(U0).i64(0n).mem(Op.i64Store, i);
     c.i32(0);
@@ -565,7 +565,7 @@ export class BlockGen {
     };
     const guarded = (fast: () => void, needs: number): void => {
       mode(); c.i32(needs).op(Op.i32And).i32(needs).op(Op.i32Eq);
-      c.ifResult(I64); fast(); c.op(Op.else); viaHelper(); c.op(Op.end);
+      c.ifResult(I64, true); fast(); c.op(Op.else); viaHelper(); c.op(Op.end);
     };
     this.setX(rt, () => {
       if (rid === MRS_DAIF) { mode(); c.i32(0x3c0).op(Op.i32And).op(Op.i64ExtendI32U); }
@@ -589,7 +589,7 @@ export class BlockGen {
     c.i32(insn); this.callHelper(F_SYS);
     this.forget(0, CELLS);
     this.retire();
-    c.ifVoid();
+    c.ifVoid(false);
     this.flush(); // nothing left to store: every exit flushes
     this.leaveAt(next);
     c.op(Op.end);
@@ -604,7 +604,7 @@ export class BlockGen {
    */
   private exitIfCodeWritten(since = -1): void {
     const c = this.c;
-    c.ifVoid();
+    c.ifVoid(false);
     this.retire();
     this.flush(since);
     this.leaveAt((this.pc + 4n) & M64);
@@ -1128,7 +1128,7 @@ export class BlockGen {
       this.mirrorHit(L0, total, false);
       c.get(A_LO).i32(total - 1).op(Op.i32And).op(Op.i32Eqz).op(Op.i32And);
       solo();
-      c.ifVoid();
+      c.ifVoid(true);
       this.ramAddress(); c.set(U0);
       c.get(U0).mem(op[0]); if (bytes < 8) c.op(Op.i64ExtendI32U); c.set(L2);
       if (pair) { c.get(U0).mem(op[0], bytes); if (bytes < 8) c.op(Op.i64ExtendI32U); c.set(L3); }
@@ -1150,7 +1150,7 @@ export class BlockGen {
     this.mirrorHit(L0, total, true);
     c.get(A_LO).i32(total - 1).op(Op.i32And).op(Op.i32Eqz).op(Op.i32And);
     solo();
-    c.ifResult(I32); // the status: 0 stored, 1 not
+    c.ifResult(I32, true); // the status: 0 stored, 1 not
     this.ramAddress(); c.set(U0);
     this.state().load64(OFF_MONITOR); pa(); c.op(Op.i64Eq);
     this.state().load32(OFF_MONITOR + 8).i32(total).op(Op.i32Eq).op(Op.i32And).set(A_LO);
@@ -1306,7 +1306,7 @@ export class BlockGen {
     c.set(L0);
     if (load) this.mirrorHit(L0, total, false); else this.storeHit(L0, total);
     this.fpEnabled(); c.op(Op.i32Eqz).op(Op.i32Eqz).op(Op.i32And);
-    c.ifResult(I32);
+    c.ifResult(I32, true);
     this.ramAddress(); c.set(U0);
     const regs = pair ? [rt, rt2] : [rt];
     regs.forEach((r, i) => {
@@ -1374,7 +1374,7 @@ export class BlockGen {
   private ifFpEnabled(insn: number, body: () => void): void {
     const c = this.c;
     this.fpEnabled();
-    c.ifVoid();
+    c.ifVoid(true);
     body();
     c.op(Op.else);
     this.beforeCall();

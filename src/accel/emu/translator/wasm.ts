@@ -124,8 +124,14 @@ export class Code extends Bytes {
    * register caching relies on. Every opcode goes through op() or the block openers below.
    */
   depth = 0;
+  /**
+   * Branch hints (the branch-hinting proposal): the offset of each hinted `if` in the body and
+   * 1 when its then-arm is the likely one, 0 when unlikely, in pairs, offsets increasing.
+   */
+  readonly hints: number[] = [];
   override reset(): this {
     this.depth = 0;
+    this.hints.length = 0;
     return super.reset();
   }
   op(o: number): this {
@@ -145,8 +151,12 @@ export class Code extends Bytes {
   store64(offset: number): this { return this.byte(Op.i64Store).u32(3).u32(offset); }
   /** A load or store `op` at a computed address, byte alignment (guest accesses may be unaligned). */
   mem(op: number, offset = 0): this { return this.byte(op).u32(0).u32(offset); }
-  ifVoid(): this { this.depth++; return this.byte(Op.if).byte(BLOCK_EMPTY); }
-  ifResult(type: number): this { this.depth++; return this.byte(Op.if).byte(type); }
+  /** `likely`: a branch hint, whether the then-arm is the one usually taken. */
+  ifVoid(likely?: boolean): this { this.hint(likely); this.depth++; return this.byte(Op.if).byte(BLOCK_EMPTY); }
+  ifResult(type: number, likely?: boolean): this { this.hint(likely); this.depth++; return this.byte(Op.if).byte(type); }
+  private hint(likely: boolean | undefined): void {
+    if (likely !== undefined) this.hints.push(this.length, likely ? 1 : 0);
+  }
   blockVoid(): this { this.depth++; return this.byte(Op.block).byte(BLOCK_EMPTY); }
   loopVoid(): this { this.depth++; return this.byte(Op.loop).byte(BLOCK_EMPTY); }
   /** Branch to the construct opened when the nesting reached `depth` (br's relative index). */
@@ -235,6 +245,18 @@ export function buildModule(m: ModuleSpec): Uint8Array {
     for (const [count, type] of f.locals) l.u32(count).byte(type);
     return l;
   });
+  // Branch hints go before the code section; an offset counts from the start of the
+  // function's body (its locals). An engine without the proposal skips the section.
+  const hinted = m.funcs.map((f, i) => [f, i] as const).filter(([f]) => f.body.hints.length > 0);
+  if (hinted.length > 0) {
+    const hints = new Bytes().name('metadata.code.branch_hint').u32(hinted.length);
+    for (const [f, i] of hinted) {
+      const h = f.body.hints, base = locals[i].length;
+      hints.u32(i + m.importFuncs.length).u32(h.length / 2);
+      for (let j = 0; j < h.length; j += 2) hints.u32(base + h[j]).u32(1).byte(h[j + 1]);
+    }
+    section(0, hints);
+  }
   const bodySizes = m.funcs.map((f, i) => locals[i].length + f.body.length + 1);
   const codeSize = bodySizes.reduce((n, b) => n + lebSize(b) + b, lebSize(m.funcs.length));
   const final = new Bytes(out.length + 1 + lebSize(codeSize) + codeSize);
