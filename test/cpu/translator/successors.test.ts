@@ -4,9 +4,11 @@
 // the first block's module, so its turns make no hops between modules. And the interpreter
 // counts visits where a translated block would end (a branch not taken, the block's maximum
 // length, a page boundary), so every block of a long straight-line function gets hot with
-// the function, not one block per `threshold` calls after the one before it.
+// the function, not one block per `threshold` calls after the one before it. A module keeps
+// its blocks in address order, so a jump forward is a plain branch and a block looping on
+// itself a wasm loop of its own: both run as interpreted, at any budget.
 import { expect } from 'chai';
-import { samePageSuccessors } from '../../../src/accel/emu/translator/successors.ts';
+import { branchesToItself, samePageSuccessors } from '../../../src/accel/emu/translator/successors.ts';
 import { OFF_HOPS } from '../../../src/accel/emu/state-area.ts';
 import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
 import { expectHvc, guestPair, runToExit } from './guest.ts';
@@ -47,6 +49,62 @@ describe('translation tier: successors in the page', function () {
       const b = block(src, org);
       const got = samePageSuccessors(b.va, b.words);
       expect({ fallThrough: got.fallThrough, target: got.target }).to.deep.equal({ fallThrough: expected.fallThrough, target: expected.target });
+    });
+  }
+
+  const selfCases: [string, string, boolean][] = [
+    ['B.NE back to its first instruction', '1: add x1, x1, #1\n subs x2, x2, #1\n b.ne 1b', true],
+    ['a block of one B to itself', '1: b 1b', true],
+    ['CBNZ back to its first instruction', '1: sub x1, x1, #1\n cbnz x1, 1b', true],
+    ['B.NE back into its middle', 'nop\n 1: nop\n b.ne 1b', false],
+    ['B.NE further back', 'nop\n b.ne .-0x40', false],
+    ['RET', 'nop\n ret', false],
+  ];
+  for (const [what, src, expected] of selfCases) {
+    it(`loops on itself: ${what}: ${expected}`, () => {
+      expect(branchesToItself(block(src).words)).to.equal(expected);
+    });
+  }
+
+  // The loop's body is one block looping on itself; before it a jump forward past an HVC
+  // never reached; after it a block falling into the last.
+  const FORWARD_AND_SELF = `
+    mov x2, #300
+    mov x1, #0
+    b 1f
+    hvc #9
+  1: add x1, x1, #3
+    eor x3, x3, x1
+    subs x2, x2, #1
+    b.ne 1b
+    add x4, x1, x3
+    cbz x4, 2f
+    add x5, x4, #1
+  2: hvc #1`;
+
+  for (const budget of [1000, 7]) {
+    it(`forward jumps and a block looping on itself in one module, batches of ${budget}: as interpreted, no hops`, () => {
+      const p = guestPair(assembleRaw(tc, FORWARD_AND_SELF), { translator: { threshold: 1, batchSize: 8 } });
+      expectHvc(runToExit(p, budget), 1); // warm up: every block queued...
+      const tier = p.b.tier!;
+      tier.flush(true); // ...and compiled into one module
+      const m32 = new Int32Array(p.b.cpu.s.buffer, p.b.cpu.s.base);
+      for (const m of [p.a, p.b]) { m.cpu.s.pcLo -= 4 * 12; m.cpu.s.x[4] = 0; m.cpu.s.x[5] = 0; } // back at the start (the exit left the PC past the HVC)
+      const hops0 = m32[OFF_HOPS >> 2], retired = p.b.cpu.instructionsRetired, translated = tier.stats.translatedInstructions;
+      const interpreted = p.a.cpu.instructionsRetired;
+      expectHvc(runToExit(p, budget), 1);
+      expect(p.b.cpu.s.x[2], 'x1 after 300 turns').to.equal(900);
+      const ran = p.b.cpu.instructionsRetired - retired;
+      expect(ran, 'as many instructions as interpreted').to.equal(p.a.cpu.instructionsRetired - interpreted);
+      expect(ran, 'at least 300 turns of four').to.be.above(1200);
+      if (budget === 1000) {
+        expect(m32[OFF_HOPS >> 2] - hops0, 'hops between modules').to.equal(0);
+        // All but the HVC and, at the batch's end, what was left of it for a block of four.
+        expect(tier.stats.translatedInstructions - translated, 'translated').to.be.within(ran - 4, ran - 1);
+      }
+      const modules = (tier as unknown as { moduleBlocks: ({ va: bigint }[] | undefined)[] }).moduleBlocks.filter((m) => m !== undefined);
+      expect(modules.length).to.be.above(0);
+      for (const blocks of modules) for (let i = 1; i < blocks!.length; i++) expect(blocks![i].va > blocks![i - 1].va, 'a module keeps its blocks in address order').to.equal(true);
     });
   }
 

@@ -114,6 +114,12 @@ const M64 = (1n << 64n) - 1n;
 export interface BlockContext {
   /** Slot of a translation in the same module that may be entered directly at `va`, or -1. */
   chain(va: bigint): number;
+  /**
+   * The nesting of the construct that ends just before the code of the block in `slot`, when
+   * a branch from this block's code reaches it (a block later in the module); else undefined,
+   * and the jump goes round run()'s loop and its br_table.
+   */
+  labelOf?(slot: number): number | undefined;
   /** The module's number (the high bits of its block ids): ids of other modules leave run(). */
   moduleNo?: number;
   /** The block's slot in its module (the low bits of its id), for helper call sites. */
@@ -305,7 +311,13 @@ export class BlockGen {
     const c = this.c;
     this.flush();
     const direct = this.ctx.chain(va);
-    if (direct >= 0) { c.i32(direct).set(P_SLOT).brTo(LOOP_DEPTH); return; }
+    if (direct >= 0) {
+      // Forward: a plain branch. Back: round the loop, an indirect jump every block shares.
+      const label = this.ctx.labelOf?.(direct);
+      if (label !== undefined) c.brTo(label);
+      else c.i32(direct).set(P_SLOT).brTo(LOOP_DEPTH);
+      return;
+    }
     c.i64(va).set(L3).brTo(LOOKUP_DEPTH);
   }
   /** Budget check at block entry: leave untouched when fewer than len instructions remain. */

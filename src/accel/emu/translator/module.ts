@@ -1,7 +1,8 @@
-// One WebAssembly module per batch of hot blocks, all of them in one function,
+// One WebAssembly module per batch of hot blocks (in address order), all of them in one function,
 // run(id, budget): a loop around a br_table on the slot of the block to run (the low bits of
-// a block id; the high bits are the module number). A block continues in another block of the
-// module by setting the slot and going round the loop; it leaves run() with the id of a block
+// a block id; the high bits are the module number). A block continues in a later block of the
+// module with a branch to its label, in itself through a loop around its own code, in an
+// earlier one by setting the slot and going round the loop; it leaves run() with the id of a block
 // of another module (from the dispatch table, checked in wasm) in OFF_NEXT, and the dispatcher
 // (compileDispatcher) calls that module's run() through the table of runs. Helpers are
 // called through a small table of forwarders (helperTable). run() returns the
@@ -14,6 +15,7 @@
 // are never translated).
 import { Code, I32, I64, Op, buildModule, type FuncType, type ModuleSpec } from './wasm.ts';
 import { BLOCK_ID_BITS, BlockGen, F_LD64, F_LD8, F_ST64, F_ST8, HELPER_NAMES, HELPER_TYPES, LEAVE_DEPTH, LOOKUP_DEPTH, LOOP_DEPTH, MAX_BATCH, P_SLOT, RUN_LOCALS, type StateLayout } from './codegen.ts';
+import { branchesToItself } from './successors.ts';
 import { OFF_DISPATCHED, OFF_HOPS, OFF_NEXT, OFF_RES, OFF_STARVED } from '../state-area.ts';
 
 export { BLOCK_ID_BITS, MAX_BATCH };
@@ -75,7 +77,13 @@ export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number, layo
       const sameVaPage = (va >> 12n) === (b.va >> 12n);
       return sameVaPage && blocks[t].pa - b.pa === Number(va - b.va) ? t : -1;
     };
-    const gen = new BlockGen(code, b.va, { chain, moduleNo, slot: i }, layout);
+    // Block t's code follows the end of the construct opened at nesting LOOKUP_DEPTH + n - t;
+    // a block that loops on itself has a loop of its own around its code.
+    const self = branchesToItself(b.words);
+    if (self) code.loopVoid();
+    const selfDepth = code.depth;
+    const labelOf = (t: number): number | undefined => (t > i ? LOOKUP_DEPTH + n - t : t === i && self ? selfDepth : undefined);
+    const gen = new BlockGen(code, b.va, { chain, labelOf, moduleNo, slot: i }, layout);
     gen.entry(b.words.length);
     let ended = false;
     for (let k = 0; k < b.words.length; k++) {
@@ -85,6 +93,7 @@ export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number, layo
       if (r === 'end') { ended = true; break; }
     }
     if (!ended) { gen.k = b.words.length; gen.fallThrough(); }
+    if (self) code.op(Op.end);
   });
   code.op(Op.end); // block $lookup
   tails.lookupTail();

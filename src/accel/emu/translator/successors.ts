@@ -27,6 +27,12 @@ export function samePageSuccessors(va: number, words: Uint32Array): Successors {
   };
 }
 
+/** Whether the block's final instruction is a direct branch back to its first (a loop of one block). */
+export function branchesToItself(words: Uint32Array): boolean {
+  const len = words.length;
+  return branchTarget(words[len - 1])?.target === -4 * (len - 1);
+}
+
 /** The final instruction as a branch: its target offset (direct) and whether execution may go on after it. */
 function branchTarget(insn: number): { target?: number; fallThrough: boolean } | undefined {
   if ((insn & 0x7c000000) === 0x14000000) { // B, BL: imm26

@@ -440,6 +440,9 @@ export class Translator {
       return;
     }
     if (this.pullLimit > blocks.length) this.pullSuccessors(blocks);
+    // In address order: a block mostly continues in one after it, which is then a plain branch
+    // away in the module's code (module.ts), not a trip round its loop.
+    blocks.sort((a, b) => (a.va < b.va ? -1 : a.va > b.va ? 1 : 0));
     const moduleNo = this.modules++;
     blocks.forEach((b, i) => { b.index = (moduleNo << BLOCK_ID_BITS) | i; });
     try {
