@@ -15,8 +15,12 @@ export const ACC_WRITE = 1;
 export const ACC_EXEC = 2;
 
 const P_R1 = 1, P_W1 = 2, P_X1 = 4, P_R0 = 8, P_W0 = 16, P_X0 = 32;
-/** The TLB slot of a 4K virtual page (VA[31:12] = page, VA[63:32] = hi). */
-const slotOf = (page: number, hi: number): number => (page ^ (hi & 0xfff) ^ (hi >>> 20)) & (TLB_SLOTS - 1);
+/**
+ * The TLB slot of a 4K virtual page (VA[31:12] = page, VA[63:32] = hi): VA[23:12]. Not a hash
+ * with the high bits: consecutive pages then never share a slot, which translated code's
+ * check of an access's last byte relies on (codegen.ts mirrorHit), and the check is shorter.
+ */
+const slotOf = (page: number, _hi: number): number => page & (TLB_SLOTS - 1);
 const TWO32 = 4294967296;
 /**
  * Index of the leaf of 2^shift bytes holding the 4K page (page = VA[31:12], hi = VA[63:32]):

@@ -529,10 +529,10 @@ describe('software CPU: TLBI by VA and by ASID', function () {
   });
 
   describe('translation tier: a code page remapped + TLBI + ISB runs the new code at the same VA', () => {
-    /** The function's VA in a 4K page, and in a 2 MiB block (at +0x4000: not the block's first slice). */
-    const FN_VA = 0x12_3500_0000;
+    /** The function's VA in a 4K page, and in a 2 MiB block (at +0x4000: not the block's first slice); neither shares the TLB slot of the code (VA[23:12]). */
+    const FN_VA = 0x12_3500_5000;
     const BLOCK_FN_VA = 0x12_3600_4000;
-    /** Shares the function's slot in the direct-mapped TLB (same VA[23:12] and VA[63:32]): a load there evicts it. */
+    /** Shares the function's slot in the direct-mapped TLB (same VA[23:12]): a load there evicts it. */
     const EVICT_OFFSET = 0x100_0000;
     const calls = (n: number) => `
         mov x2, #30

@@ -449,8 +449,10 @@ export class BlockGen {
   }
   /**
    * Push whether the access at the address in local `a` may go inline: the TLB mirror's tag
-   * for this EL and access equals the VA page, and the access stays in the page. Leaves the
-   * address's low word in A_LO and its slot (mmu.ts slotOf) in A_SLOT.
+   * for this EL and access, in the slot of the access's first byte, equals the VA page of its
+   * last byte. That is the access's own page and it stays in the page: the slot is VA[23:12]
+   * (mmu.ts slotOf), so a page's slot never holds the next page's tag (as TCG's check). Leaves
+   * the address's low word in A_LO and its slot in A_SLOT.
    * The cells written so far are stored first, as TCG syncs its globals before a guest load
    * or store: the slow path's helper call then has nothing to store, where each access's slow
    * path used to store every dirty cell again (on the Debian boot's batches 83 -> 75 wasm
@@ -459,13 +461,12 @@ export class BlockGen {
   private mirrorHit(a: number, size: number, write: boolean): void {
     const c = this.c;
     this.flush();
-    c.get(a).op(Op.i32WrapI64).tee(A_LO).i32(12).op(Op.i32ShrU);
-    c.get(a).i64(32n).op(Op.i64ShrU).op(Op.i32WrapI64).tee(A_SLOT).op(Op.i32Xor);
-    c.get(A_SLOT).i32(20).op(Op.i32ShrU).op(Op.i32Xor).i32(TLB_SLOTS - 1).op(Op.i32And).tee(A_SLOT);
+    c.get(a).op(Op.i32WrapI64).tee(A_LO).i32(12).op(Op.i32ShrU).i32(TLB_SLOTS - 1).op(Op.i32And).tee(A_SLOT);
     c.i32(MIRROR_ENTRY_SHIFT).op(Op.i32Shl).get(R_MIRROR_EL).op(Op.i32Add);
     c.load64(write ? 8 : 0);
-    c.get(a).i64(12n).op(Op.i64ShrU).op(Op.i64Eq);
-    if (size > 1) c.get(A_LO).i32(0xfff).op(Op.i32And).i32(4096 - size).op(Op.i32LeU).op(Op.i32And);
+    c.get(a);
+    if (size > 1) c.i64(BigInt(size - 1)).op(Op.i64Add);
+    c.i64(12n).op(Op.i64ShrU).op(Op.i64Eq);
   }
   /**
    * mirrorHit for a store that may also go inline only while no other vCPU holds a
