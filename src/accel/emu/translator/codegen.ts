@@ -21,6 +21,14 @@ import {
   OFF_MIRROR_EL, OFF_MODE, OFF_MONITOR, OFF_N, OFF_PC, OFF_PEER_MONITORS, OFF_SP_EL0, OFF_SYSREG_MIRROR, OFF_V, OFF_Z, TLB_SLOTS,
 } from '../state-area.ts';
 import { MIRRORED_SYSREGS } from '../sysreg-store.ts';
+import { expandFpImm } from '../simd-fp/fp-scalar.ts';
+
+/** A double's bits as a signed i64 (what Code.i64 takes). */
+const f64Scratch = new DataView(new ArrayBuffer(8));
+function doubleBits(v: number): bigint {
+  f64Scratch.setFloat64(0, v, true);
+  return f64Scratch.getBigInt64(0, true);
+}
 
 /** Where a block's state area is: its offset in the imported memory, and whether guest RAM is in that memory (inline loads and stores). */
 export interface StateLayout {
@@ -740,7 +748,7 @@ export class BlockGen {
       case 0x5: case 0xd: return this.dpReg(insn) ? 'next' : this.interpret(insn);
       case 0xa: case 0xb: return this.branch(insn) || this.system(insn);
       case 0x4: case 0x6: case 0xc: case 0xe: return this.loadStore(insn) ? 'next' : this.interpret(insn);
-      case 0x7: case 0xf: return this.fpMove(insn) ? 'next' : this.interpret(insn);
+      case 0x7: case 0xf: return this.fpScalar(insn) || this.fpMove(insn) ? 'next' : this.interpret(insn);
       default: return false;
     }
   }
@@ -1349,6 +1357,69 @@ export class BlockGen {
   }
 
   /** FMOV between FP registers (S, D) and between general and FP registers (W/S, X/D): bit copies, no FP exceptions; else DUP (general). */
+  /**
+   * The scalar FP instructions that cannot raise an FP exception here, inline: FMOV
+   * (immediate); SCVTF and UCVTF of a W register to a double (always exact); FCMP and FCMPE
+   * of two numbers neither NaN nor subnormal (NaNs raise IOC, FPCR.FZ flushes subnormals:
+   * those go to the interpreter). Arithmetic stays there: its result must set FPSR's flags exactly.
+   */
+  private fpScalar(insn: number): boolean {
+    const c = this.c;
+    const rd = insn & 31, rn = (insn >>> 5) & 31, vd = V_REGS + 16 * rd, vn = V_REGS + 16 * rn;
+    const double = ((insn >>> 22) & 3) === 1;
+    if (((insn & 0xff3efc00) >>> 0) === 0x1e220000 && double) { // SCVTF/UCVTF Dd, Wn
+      this.ifFpEnabled(insn, () => {
+        this.state(); this.w(rn); c.op(((insn >>> 16) & 1) !== 0 ? Op.f64ConvertI32U : Op.f64ConvertI32S).op(Op.i64ReinterpretF64);
+        c.store64(vd);
+        this.state().i64(0n).store64(vd + 8);
+      });
+      return true;
+    }
+    const single = ((insn >>> 22) & 3) === 0;
+    if (!double && !single) return false;
+    if (((insn & 0xff201fe0) >>> 0) === 0x1e201000) { // FMOV Sd/Dd, #imm
+      const imm8 = (insn >>> 13) & 0xff;
+      const bits = double ? doubleBits(expandFpImm(imm8, 64)) : BigInt(expandFpImm(imm8, 32) >>> 0);
+      this.ifFpEnabled(insn, () => {
+        this.state().i64(bits).store64(vd);
+        this.state().i64(0n).store64(vd + 8);
+      });
+      return true;
+    }
+    if (((insn & 0xffe0fc07) >>> 0) !== (single ? 0x1e202000 : 0x1e602000)) return false; // FCMP, FCMPE
+    const rm = (insn >>> 16) & 31, zero = (insn & 8) !== 0;
+    if (zero && rm !== 0) return false;
+    const vm = V_REGS + 16 * rm;
+    const operand = (off: number): void => { if (double) this.state().load64(off); else this.state().load32(off).op(Op.i64ExtendI32U); };
+    const exp = double ? 0x7ff0000000000000n : 0x7f800000n, mant = double ? 0xfffffffffffffn : 0x7fffffn, one = double ? 1n << 52n : 1n << 23n;
+    /** Push whether the i64 in `l` is a zero, an infinity or a normal number (not a NaN, not subnormal). */
+    const plain = (l: number): void => {
+      c.get(l).i64(mant).op(Op.i64And).op(Op.i64Eqz);
+      c.get(l).i64(exp).op(Op.i64And).i64(one).op(Op.i64Sub).i64(exp - one).op(Op.i64LtU).op(Op.i32Or);
+    };
+    const value = (l: number): void => {
+      c.get(l);
+      if (double) c.op(Op.f64ReinterpretI64); else c.op(Op.i32WrapI64).op(Op.f32ReinterpretI32);
+    };
+    this.ifFpEnabled(insn, () => {
+      operand(vn); c.set(L0);
+      if (zero) c.i64(0n).set(L1); else { operand(vm); c.set(L1); }
+      plain(L0); plain(L1); c.op(Op.i32And);
+      c.ifVoid(true);
+      this.setFlag(OFF_N, () => { value(L0); value(L1); c.op(double ? Op.f64Lt : Op.f32Lt); });
+      this.setFlag(OFF_Z, () => { value(L0); value(L1); c.op(double ? Op.f64Eq : Op.f32Eq); });
+      this.setFlag(OFF_C, () => { value(L0); value(L1); c.op(double ? Op.f64Ge : Op.f32Ge); });
+      this.setFlag(OFF_V, () => c.i32(0));
+      c.op(Op.else);
+      // A NaN or a subnormal: the interpreter (IOC, FZ), then the flags as it left them.
+      this.beforeCall();
+      c.i32(insn); this.callHelper(F_INTERP); c.op(Op.drop);
+      for (const off of [OFF_N, OFF_Z, OFF_C, OFF_V]) this.setFlag(off, () => { this.state().load32(off); });
+      c.op(Op.end);
+    });
+    return true;
+  }
+
   private fpMove(insn: number): boolean {
     const c = this.c;
     const rd = insn & 31, rn = (insn >>> 5) & 31;
