@@ -16,11 +16,11 @@ export const ACC_EXEC = 2;
 
 const P_R1 = 1, P_W1 = 2, P_X1 = 4, P_R0 = 8, P_W0 = 16, P_X0 = 32;
 /**
- * The TLB slot of a 4K virtual page (VA[31:12] = page, VA[63:32] = hi): VA[23:12]. Not a hash
- * with the high bits: consecutive pages then never share a slot, which translated code's
- * check of an access's last byte relies on (codegen.ts mirrorHit), and the check is shorter.
+ * The TLB slot of a 4K virtual page (page = VA[31:12]): VA[23:12]. Not a hash with the high
+ * bits: consecutive pages then never share a slot, which translated code's check of an
+ * access's last byte relies on (codegen.ts mirrorHit), and the check is shorter.
  */
-const slotOf = (page: number, _hi: number): number => page & (TLB_SLOTS - 1);
+const slotOf = (page: number): number => page & (TLB_SLOTS - 1);
 const TWO32 = 4294967296;
 /**
  * Index of the leaf of 2^shift bytes holding the 4K page (page = VA[31:12], hi = VA[63:32]):
@@ -162,7 +162,7 @@ export class Mmu implements VirtualMemory {
     const hi = (((xlo >>> 20) & 0xfff) | ((xhi & 0xfff) << 12) | ((xhi & 0x800) !== 0 ? 0xff000000 : 0)) | 0;
     const page = xlo & 0xfffff;
     let code = false;
-    const i = slotOf(page, hi);
+    const i = slotOf(page);
     if (this.tagLo[i] === page && this.tagHi[i] === hi && this.dropSlot(i)) code = true;
     const shifts = this.largeShifts;
     for (let k = 0; k < shifts.length; k++) {
@@ -314,7 +314,7 @@ export class Mmu implements VirtualMemory {
    * (MMU off, miss, permission or MMIO: the slow path decides).
    */
   private fast(lo: number, hi: number, need: number): number {
-    const i = slotOf(lo >>> 12, hi);
+    const i = slotOf(lo >>> 12);
     if (this.tagLo[i] !== (lo >>> 12) || this.tagHi[i] !== hi || (this.fastPerm[i] & need) === 0 || !this.enabled) return -1;
     const a = this.tagAsid[i];
     if (a >= 0 && a !== this.asid) return -1;
@@ -326,7 +326,7 @@ export class Mmu implements VirtualMemory {
   /** After a successful slow-path access to RAM mapping m: enable the fast path for its page. */
   private fill(lo: number, hi: number, pa: number, m: Mapping): void {
     if (!this.enabled) return;
-    const i = slotOf(lo >>> 12, hi);
+    const i = slotOf(lo >>> 12);
     if (this.tagLo[i] !== (lo >>> 12) || this.tagHi[i] !== hi) return;
     const base = pa - (lo & 0xfff) - m.gpa;
     if (base < 0 || base + 4096 > m.size) return;
@@ -387,7 +387,7 @@ export class Mmu implements VirtualMemory {
     if (!this.enabled) pa = (hi >>> 0) * TWO32 + (lo >>> 0);
     else {
       // Always through the TLB slot (not the fetch cache), which is then marked as vouched for.
-      const i = slotOf(lo >>> 12, hi);
+      const i = slotOf(lo >>> 12);
       if (this.tagLo[i] !== (lo >>> 12) || this.tagHi[i] !== hi || (this.tagAsid[i] >= 0 && this.tagAsid[i] !== this.asid)) return -1;
       if ((this.perm[i] & (this.cpu.el === 0 ? P_X0 : P_X1)) === 0) return -1;
       pa = this.paPage[i] + (lo & 0xfff);
@@ -629,7 +629,7 @@ export class Mmu implements VirtualMemory {
     if (!this.enabled) {
       return (hi >>> 0) * TWO32 + (lo >>> 0);
     }
-    const i = slotOf(lo >>> 12, hi);
+    const i = slotOf(lo >>> 12);
     let perm: number;
     let page: number;
     if (this.tagLo[i] === (lo >>> 12) && this.tagHi[i] === hi && (this.tagAsid[i] < 0 || this.tagAsid[i] === this.asid)) {

@@ -1356,7 +1356,6 @@ export class BlockGen {
     return true;
   }
 
-  /** FMOV between FP registers (S, D) and between general and FP registers (W/S, X/D): bit copies, no FP exceptions; else DUP (general). */
   /**
    * The scalar FP instructions that cannot raise an FP exception here, inline: FMOV
    * (immediate); SCVTF and UCVTF of a W register to a double (always exact); FCMP and FCMPE
@@ -1420,6 +1419,7 @@ export class BlockGen {
     return true;
   }
 
+  /** FMOV between FP registers (S, D) and between general and FP registers (W/S, X/D): bit copies, no FP exceptions; else DUP (general). */
   private fpMove(insn: number): boolean {
     const c = this.c;
     const rd = insn & 31, rn = (insn >>> 5) & 31;
