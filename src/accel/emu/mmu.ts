@@ -286,10 +286,15 @@ export class Mmu implements VirtualMemory {
 
   // ---- instruction fetch ----
 
+  /**
+   * The instruction word at hi:lo, as an int32: a Smi on 64-bit V8, where a uint32 with bit 31
+   * set (every 64-bit instruction) is a heap number, allocated again at each call that passes
+   * it on. Decoders only use its bits. (Interpreter microbenchmark: 23 to 15 ns an instruction.)
+   */
   fetch(lo: number, hi: number): number {
     const page = lo >>> 12;
     if (page === this.fTag && hi === this.fTagHi) {
-      return this.fMap!.view.getUint32(this.fBase + (lo & 0xffc), true);
+      return this.fMap!.view.getInt32(this.fBase + (lo & 0xffc), true);
     }
     const pa = this.translate(lo, hi, ACC_EXEC, false);
     const m = this.cpu.memory.find(pa, 4);
@@ -304,7 +309,7 @@ export class Mmu implements VirtualMemory {
       this.fMap = m;
       this.fBase = pageBase;
     }
-    return m!.view.getUint32(pa - m!.gpa, true);
+    return m!.view.getInt32(pa - m!.gpa, true);
   }
 
   // ---- data accesses ----
@@ -442,13 +447,13 @@ export class Mmu implements VirtualMemory {
     return this.cpu.el === 0 || unpriv ? P_W0 : P_W1;
   }
 
-  /** Loads of 1, 2 or 4 bytes; returns the zero-extended value. */
+  /** Loads of 1 or 2 bytes, zero-extended; of 4 bytes, as an int32 bit pattern (a Smi: see fetch). */
   read(lo: number, hi: number, size: number, unpriv = false): number {
     if ((lo & 0xfff) > 4096 - size) return this.readSplit(lo, hi, size, unpriv);
     const f = this.fast(lo, hi, this.needRead(unpriv));
     if (f >= 0) {
       const hm = this.hm!;
-      if (size === 4) return hm.view.getUint32(f, true);
+      if (size === 4) return hm.view.getInt32(f, true);
       if (size === 1) return hm.bytes[f];
       return hm.view.getUint16(f, true);
     }
@@ -457,7 +462,7 @@ export class Mmu implements VirtualMemory {
     if (m === undefined || (m.flags & 1) === 0) this.vmExit(0x24, 0, lo, hi, pa, false);
     this.fill(lo, hi, pa, m!);
     const off = pa - m!.gpa;
-    if (size === 4) return m!.view.getUint32(off, true);
+    if (size === 4) return m!.view.getInt32(off, true);
     if (size === 1) return m!.bytes[off];
     return m!.view.getUint16(off, true);
   }
@@ -548,7 +553,7 @@ export class Mmu implements VirtualMemory {
       v += this.read(l, h, 1, unpriv) * 2 ** (8 * i);
     }
     this.cpu.accessIss = iss;
-    return v;
+    return size === 4 ? v | 0 : v;
   }
 
   private writeSplit(lo: number, hi: number, size: number, value: number, unpriv: boolean): void {
