@@ -59,7 +59,7 @@ export function mulU32(a: number, b: number): void {
   a >>>= 0; b >>>= 0;
   const a0 = a & 0xffff, a1 = a >>> 16, b0 = b & 0xffff, b1 = b >>> 16;
   const mid = a0 * b1 + a1 * b0;
-  const low = a0 * b0 + (mid % 65536) * 65536;
+  const low = a0 * b0 + (mid & 0xffff) * 65536; // mid < 2^33: & (ToInt32) is mod 2^16 exactly, % an x87 fprem loop
   out.lo = low | 0;
   out.hi = (a1 * b1 + Math.floor(mid / 65536) + Math.floor(low / TWO32)) | 0;
 }
@@ -148,11 +148,11 @@ export function umulh64(al: number, ah: number, bl: number, bh: number): void {
   c = Math.floor(c / 65536) + a0 * b2 + a1 * b1 + a2 * b0;
   c = Math.floor(c / 65536) + a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0;
   c = Math.floor(c / 65536) + a1 * b3 + a2 * b2 + a3 * b1;
-  const r4 = c % 65536;
+  const r4 = c & 0xffff;
   c = Math.floor(c / 65536) + a2 * b3 + a3 * b2;
-  const r5 = c % 65536;
+  const r5 = c & 0xffff;
   c = Math.floor(c / 65536) + a3 * b3;
-  const r6 = c % 65536;
+  const r6 = c & 0xffff;
   const r7 = Math.floor(c / 65536);
   out.lo = r4 | (r5 << 16);
   out.hi = r6 | (r7 << 16);

@@ -67,7 +67,7 @@ export class Cpu {
   }
   private set reserved(pa: number) {
     const w = this.s.monitor;
-    if (pa < 0) { w[0] = -1; w[1] = -1; } else { w[0] = pa % 4294967296 | 0; w[1] = Math.floor(pa / 4294967296); }
+    if (pa < 0) { w[0] = -1; w[1] = -1; } else { w[0] = pa | 0; /* ToInt32: pa mod 2^32, cheaper than % */ w[1] = Math.floor(pa / 4294967296); }
   }
   get exclusiveSize(): number { return this.s.monitor[2]; }
   set exclusiveSize(n: number) { this.s.monitor[2] = n; }

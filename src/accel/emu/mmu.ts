@@ -34,6 +34,8 @@ const leafIndex = (page: number, hi: number, shift: number): number =>
 const LEAF_SCALE = Float64Array.from({ length: 64 }, (_, s) => 2 ** (12 - s));
 /** 2^n for n in 0..63: `2 ** n` with a variable n calls Math.pow, which cost the table walk most of its time. */
 const POW2 = Float64Array.from({ length: 64 }, (_, n) => 2 ** n);
+/** x mod p for an integer 0 <= x < 2^53 and a power of two p, exactly; V8 compiles % on doubles to an x87 fprem loop. */
+const modPow2 = (x: number, p: number): number => x - Math.floor(x / p) * p;
 
 const FSC_TRANSLATION = 0x04;
 const FSC_ACCESS_FLAG = 0x08;
@@ -57,8 +59,9 @@ export class Mmu implements VirtualMemory {
   private readonly perm = new Uint8Array(TLB_SLOTS);
   // Data fast path per TLB slot: the RAM mapping behind the 4K page, the page's offset in
   // it, and the permissions both stages grant (0 until a slow-path access fills them).
+  // Offsets are uint32 (a mapping is at most 4 GiB): integers, not doubles, on the fast path.
   private readonly slotMap: (Mapping | null)[] = new Array<Mapping | null>(TLB_SLOTS).fill(null);
-  private readonly slotOff = new Float64Array(TLB_SLOTS);
+  private readonly slotOff = new Uint32Array(TLB_SLOTS);
   private readonly fastPerm = new Uint8Array(TLB_SLOTS);
   /**
    * Slots codePa() has vouched for: translated code may jump to their pages until the epoch
@@ -108,6 +111,11 @@ export class Mmu implements VirtualMemory {
   private fTag = -1;
   private fTagHi = 0;
   private fMap: Mapping | undefined;
+  /**
+   * The page's offset in fMap, stored as a uint32 (a mapping is at most 4 GiB): a Smi below
+   * 2 GiB, where the difference of doubles it is computed from made the field a boxed double,
+   * a load and two conversions on every instruction fetched.
+   */
   private fBase = 0;
   /** Result of 64-bit loads. */
   rl = 0;
@@ -307,7 +315,7 @@ export class Mmu implements VirtualMemory {
       this.fTag = page;
       this.fTagHi = hi;
       this.fMap = m;
-      this.fBase = pageBase;
+      this.fBase = pageBase >>> 0; // see fBase
     }
     return m!.view.getInt32(pa - m!.gpa, true);
   }
@@ -374,7 +382,7 @@ export class Mmu implements VirtualMemory {
 
   /** Physical page `pa` became code: its stores must reach the slow path (reads stay fast). */
   dropFastPath(pa: number): void {
-    const page = pa - (pa % 4096), fastPerm = this.fastPerm, paPage = this.paPage;
+    const page = pa - modPow2(pa, 4096), fastPerm = this.fastPerm, paPage = this.paPage;
     for (let i = 0; i < TLB_SLOTS; i++) {
       if ((fastPerm[i] & (P_W1 | P_W0)) !== 0 && paPage[i] === page) {
         fastPerm[i] &= ~(P_W1 | P_W0);
@@ -405,7 +413,7 @@ export class Mmu implements VirtualMemory {
     this.fTag = lo >>> 12;
     this.fTagHi = hi;
     this.fMap = m;
-    this.fBase = pageBase;
+    this.fBase = pageBase >>> 0; // see fBase
     return pa;
   }
 
@@ -673,7 +681,7 @@ export class Mmu implements VirtualMemory {
     for (;;) {
       const shift = granuleBits + stride * (3 - level);
       const bitsHere = level === 4 - Math.ceil((inputBits - granuleBits) / stride) ? inputBits - shift : stride;
-      const index = Math.floor(va48 / POW2[shift]) % POW2[bitsHere];
+      const index = modPow2(Math.floor(va48 / POW2[shift]), POW2[bitsHere]);
       const da = table + index * 8;
       const m = mem.find(da, 8);
       if (m === undefined) this.fault(lo, hi, access, FSC_WALK_EXTERNAL + level);
@@ -683,7 +691,7 @@ export class Mmu implements VirtualMemory {
       const isTable = (dlo & 2) !== 0 && level < 3;
       const addr = (dhi & 0xffff) * TWO32 + (dlo >>> 0);
       if (isTable) {
-        table = addr - (addr % POW2[granuleBits]);
+        table = addr - modPow2(addr, POW2[granuleBits]);
         pxnTable |= (dhi >>> 27) & 1;
         uxnTable |= (dhi >>> 28) & 1;
         apTable |= (dhi >>> 29) & 3;
@@ -692,8 +700,8 @@ export class Mmu implements VirtualMemory {
       }
       if (level === 3 && (dlo & 2) === 0) this.fault(lo, hi, access, FSC_TRANSLATION + level);
       if ((dlo & 0x400) === 0) this.fault(lo, hi, access, FSC_ACCESS_FLAG + level);
-      const blockBase = addr - (addr % POW2[shift]);
-      const pa4k = blockBase + (va48 % POW2[shift]) - (lo & 0xfff);
+      const blockBase = addr - modPow2(addr, POW2[shift]);
+      const pa4k = blockBase + modPow2(va48, POW2[shift]) - (lo & 0xfff);
       const ap = (dlo >>> 6) & 3;
       const el0 = (ap & 1) !== 0 && (apTable & 1) === 0;
       const ro = (ap & 2) !== 0 || (apTable & 2) !== 0;

@@ -41,7 +41,7 @@ export class HeadTable<B extends { valid: boolean }> {
       if (score < victimScore) { victim = s; victimScore = score; }
     }
     const o = victim * STRIDE;
-    w[o] = lo; w[o + 1] = hi; w[o + 2] = pa % TWO32 | 0; w[o + 3] = (pa / TWO32) | 0; w[o + 4] = 0; w[o + 5] = generation;
+    w[o] = lo; w[o + 1] = hi; w[o + 2] = pa | 0; w[o + 3] = (pa / TWO32) | 0; w[o + 4] = 0; w[o + 5] = generation;
     this.block[victim] = undefined;
     return victim;
   }
@@ -52,7 +52,7 @@ export class HeadTable<B extends { valid: boolean }> {
   /** The slot of the head (lo, hi, pa), or -1 when it is not in the table. */
   find(lo: number, hi: number, pa: number): number {
     const w = this.words;
-    const paLo = pa % TWO32 | 0, paHi = (pa / TWO32) | 0;
+    const paLo = pa | 0, paHi = (pa / TWO32) | 0; // pa | 0 is pa mod 2^32 (ToInt32), without % (an x87 fprem loop in V8)
     const home = this.home(lo, hi);
     for (let p = 0; p < PROBES; p++) {
       const s = (home + p) & this.mask, o = s * STRIDE;
