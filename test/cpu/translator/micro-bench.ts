@@ -1,5 +1,6 @@
 // Instructions per second of the interpreter and of the translation tier on hot loops
-// (integer only; with loads/stores; kernel-style system reads, REV, UDIV, LDAR/STLR; calls).
+// (integer only; with loads/stores; kernel-style system reads, REV, UDIV, LDAR/STLR; calls),
+// and of both on cold code (thousands of blocks, none hot enough to translate).
 // Run: npx tsx test/cpu/translator/micro-bench.ts
 import { CODE, DATA, machine, writeWords } from './harness.ts';
 import { mmuOnFirstBlock } from './guest.ts';
@@ -28,12 +29,30 @@ const LOOPS: Record<string, number[]> = {
   calls: words('1: bl 2f\n subs x6, x6, #1\n b.ne 1b\n2: add x1, x1, #1\n ret'),
 };
 
-function run(words: number[], translate: boolean, seconds: number): number {
-  const m = machine(translate, { threshold: 16, batchSize: 64 });
-  writeWords(m.ram, CODE, words);
+/**
+ * Cold code, as most of what a boot interprets: 7000 small blocks (taken and untaken
+ * conditional branches) in a random cycle, placed past guest.ts's page tables. Run with the
+ * threshold out of reach, it measures interpreting and the tier's head counting.
+ */
+function coldCycle(blocks: number): number[] {
+  let seed = 12345;
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
+  const order = Array.from({ length: blocks }, (_, i) => i);
+  for (let i = blocks - 1; i > 0; i--) { const j = Math.floor(rnd() * (i + 1)); [order[i], order[j]] = [order[j], order[i]]; }
+  const next = new Array<number>(blocks);
+  for (let i = 0; i < blocks; i++) next[order[i]] = order[(i + 1) % blocks];
+  let src = 'b B0\n';
+  for (let k = 0; k < blocks; k++) src += `B${k}: add x1, x1, #1\n eor x3, x3, x1\n tst x1, #1\n b.eq C${k}\n add x4, x4, #1\nC${k}: b B${next[k]}\n`;
+  return words(src);
+}
+const COLD_AT = CODE + 0x11000;
+
+function run(words: number[], translate: boolean, seconds: number, at = CODE, threshold = 16): number {
+  const m = machine(translate, { threshold, batchSize: 64 });
+  writeWords(m.ram, at, words);
   mmuOnFirstBlock(m); // as in a kernel: inline loads and stores need stage 1 on
   const s = m.cpu.s;
-  s.pcLo = CODE;
+  s.pcLo = at;
   s.x[5 * 2] = DATA;
   s.x[6 * 2] = 0x7fffffff;
   s.x[2 * 2] = 3;
@@ -53,4 +72,10 @@ for (const [name, words] of Object.entries(LOOPS)) {
   const interp = run(words, false, 2);
   const tr = run(words, true, 2);
   console.log(`${name.padEnd(7)} interpreter ${interp.toFixed(1)} M instr/s, translated ${tr.toFixed(1)} M instr/s (x${(tr / interp).toFixed(1)})`);
+}
+{
+  const cold = coldCycle(7000);
+  const interp = run(cold, false, 2, COLD_AT);
+  const tier = run(cold, true, 2, COLD_AT, 1e9);
+  console.log(`cold    interpreter ${interp.toFixed(1)} M instr/s, tier's batch loop (untranslated) ${tier.toFixed(1)} M instr/s`);
 }
