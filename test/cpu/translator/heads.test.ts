@@ -1,9 +1,10 @@
 // The batch loop's table of block heads (translator/heads.ts): a head is found again by VA and
 // PA, visits count per head, a full probe run gives up its coldest untranslated head and never
 // a translated one while there is another, and clear() forgets everything. ColdHeads counts
-// cold heads' visits by VA under one key and hands a head's count back to its slot.
+// cold heads' visits by VA under one key and hands a head's count back to its slot; a head
+// marked queued (decoded, waiting to be compiled) is found there without a count.
 import { expect } from 'chai';
-import { ColdHeads, HeadTable } from '../../../src/accel/emu/translator/heads.ts';
+import { ColdHeads, HeadTable, QUEUED_HEAD } from '../../../src/accel/emu/translator/heads.ts';
 
 interface FakeBlock { valid: boolean }
 
@@ -105,5 +106,25 @@ describe('translation tier: head table', () => {
     cold.note(0x1000, 0, 6, a);
     t.clear();
     expect(cold.release(0x1000, 0)).to.equal(-1);
+  });
+
+  it('ColdHeads: a head marked queued answers QUEUED_HEAD without counting until dropped, and gives back no visits', () => {
+    const t = new HeadTable<FakeBlock>(64), cold = new ColdHeads(t);
+    const a = t.slot(0x1000, 0, 0x4000_1000, 0), b = t.slot(0x5000, 0, 0x4000_5000, 0); // one entry
+    for (let i = 0; i < 4; i++) t.visit(a);
+    t.block[a] = { valid: true }; // decoded and queued
+    cold.mark(0x1000, 0, 6, a);
+    expect([cold.visit(0x1000, 0, 6), cold.visit(0x1000, 0, 6)]).to.deep.equal([QUEUED_HEAD, QUEUED_HEAD]);
+    expect(cold.visit(0x1000, 0, 8), 'another key').to.equal(-1);
+    expect([cold.visits(a), t.visits(a)]).to.deep.equal([4, 4]);
+    cold.note(0x5000, 0, 6, b); // b takes the entry: nothing is written back to a's slot
+    expect(t.visits(a)).to.equal(4);
+    expect(cold.visit(0x5000, 0, 6)).to.equal(1);
+    cold.mark(0x1000, 0, 6, a); // a takes it back: b's visit goes to its slot
+    expect(t.visits(b)).to.equal(1);
+    cold.drop(0x1000, 0); // compiled: the batch loop looks it up again
+    expect(cold.visit(0x1000, 0, 6)).to.equal(-1);
+    cold.note(0x1000, 0, 6, a); // an entry taken over a dropped mark counts again
+    expect(cold.visit(0x1000, 0, 6)).to.equal(5);
   });
 });

@@ -20,7 +20,7 @@ import {
 } from '../state-area.ts';
 import { BLOCK_ID_BITS, MAX_BATCH, MAX_MODULES, buildBatch, compileDispatcher, helperTable, newRunTable, type FuncTable, type BatchBlock, type RunFn } from './module.ts';
 import type { CodePages } from './code-pages.ts';
-import { ColdHeads, HeadTable } from './heads.ts';
+import { ColdHeads, HeadTable, QUEUED_HEAD } from './heads.ts';
 import { samePageSuccessors } from './successors.ts';
 import { tuneWasmTiering } from './v8-tiering.ts';
 
@@ -311,6 +311,12 @@ export class Translator {
    */
   private coldVisit(lo: number, hi: number): boolean {
     const n = this.cold.visit(lo, hi, this.key);
+    if (n === QUEUED_HEAD) {
+      // As lookup() counts a visit to a queued block; once compiled, the lookup finds it.
+      if (++this.queuedVisits < QUEUED_VISITS_BEFORE_COMPILE) return true;
+      this.flush();
+      return false;
+    }
     if (n < 0) return false;
     if (n < this.threshold) return true;
     const h = this.cold.release(lo, hi);
@@ -356,6 +362,7 @@ export class Translator {
     const b = this.decodeBlock(h);
     if (b === null) return;
     this.queue.push(b);
+    this.cold.mark(b.lo, b.hi, this.key, h);
     if (this.queue.length >= this.batchSize) this.flush();
   }
 
@@ -422,6 +429,7 @@ export class Translator {
    * batches) unless `now` or the tier compiles in the foreground.
    */
   flush(now = !this.background): void {
+    for (const b of this.queue) this.cold.drop(b.lo, b.hi); // marked queued by decode()
     const blocks = this.queue.filter((b) => b.valid);
     this.queue = [];
     this.waited = 0;
