@@ -22,13 +22,7 @@ import {
 } from '../state-area.ts';
 import { MIRRORED_SYSREGS } from '../sysreg-store.ts';
 import { expandFpImm } from '../simd-fp/fp-scalar.ts';
-
-/** A double's bits as a signed i64 (what Code.i64 takes). */
-const f64Scratch = new DataView(new ArrayBuffer(8));
-function doubleBits(v: number): bigint {
-  f64Scratch.setFloat64(0, v, true);
-  return f64Scratch.getBigInt64(0, true);
-}
+import { rawToBits } from '../simd-fp/softfloat.ts';
 
 /** Where a block's state area is: its offset in the imported memory, and whether guest RAM is in that memory (inline loads and stores). */
 export interface StateLayout {
@@ -1378,7 +1372,7 @@ export class BlockGen {
     if (!double && !single) return false;
     if (((insn & 0xff201fe0) >>> 0) === 0x1e201000) { // FMOV Sd/Dd, #imm
       const imm8 = (insn >>> 13) & 0xff;
-      const bits = double ? doubleBits(expandFpImm(imm8, 64)) : BigInt(expandFpImm(imm8, 32) >>> 0);
+      const esize = double ? 64 : 32, bits = rawToBits(esize, expandFpImm(imm8, esize));
       this.ifFpEnabled(insn, () => {
         this.state().i64(bits).store64(vd);
         this.state().i64(0n).store64(vd + 8);
