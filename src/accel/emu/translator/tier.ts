@@ -311,17 +311,19 @@ export class Translator {
    */
   private coldVisit(lo: number, hi: number): boolean {
     const n = this.cold.visit(lo, hi, this.key);
-    if (n === QUEUED_HEAD) {
-      // As lookup() counts a visit to a queued block; once compiled, the lookup finds it.
-      if (++this.queuedVisits < QUEUED_VISITS_BEFORE_COMPILE) return true;
-      this.flush();
-      return false;
-    }
+    if (n === QUEUED_HEAD) return !this.queuedVisit(); // once compiled, the lookup finds it
     if (n < 0) return false;
     if (n < this.threshold) return true;
     const h = this.cold.release(lo, hi);
     if (h < 0) return false;
     this.decode(h);
+    return true;
+  }
+
+  /** One more visit to a block waiting in the queue: the queue is compiled after enough of them; true if it was now. */
+  private queuedVisit(): boolean {
+    if (++this.queuedVisits < QUEUED_VISITS_BEFORE_COMPILE) return false;
+    this.flush();
     return true;
   }
 
@@ -339,7 +341,7 @@ export class Translator {
     if (b !== undefined && b !== null) {
       if (b.valid) {
         if (b.compiled) return b;
-        if (!b.compiling && ++this.queuedVisits >= QUEUED_VISITS_BEFORE_COMPILE) this.flush();
+        if (!b.compiling) this.queuedVisit();
         return b.compiled ? b : undefined;
       }
       heads.block[h] = undefined; // its page was written: translate again when hot
