@@ -70,6 +70,9 @@ def accept_client():
 
 def reader():
     global peer
+    # SIGTERM is for the main thread, which runs Python's handlers: taken by this thread, it
+    # would leave the main thread asleep on stdin and "exit sigterm" unsaid.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     if vmnet:
         accept_client()
     while True:

@@ -28,11 +28,20 @@ export class PeerProcess {
   /** The first line (from `from` on) matching re; rejects after timeoutMs. */
   async waitFor(re: RegExp, timeoutMs = 5000, from = 0): Promise<string> {
     const deadline = Date.now() + timeoutMs;
+    let drained = false;
     for (;;) {
       const hit = this.lines.slice(from).find((l) => re.test(l));
       if (hit !== undefined) return hit;
-      if (this.child.exitCode !== null || Date.now() > deadline) {
-        throw new Error(`no line matching ${re} (exit ${this.child.exitCode}); got: ${this.lines.join(' | ')} stderr: ${this.stderr}`);
+      const over = Date.now() > deadline || this.child.exitCode !== null || this.child.signalCode !== null;
+      if (over && !drained) {
+        // A starved test process wakes to its timers before its pipes, and a child's exit may
+        // come before its last lines: read what arrived first.
+        drained = true;
+        await new Promise<void>((r) => setImmediate(r));
+        continue;
+      }
+      if (over) {
+        throw new Error(`no line matching ${re} (exit ${this.child.exitCode ?? this.child.signalCode}); got: ${this.lines.join(' | ')} stderr: ${this.stderr}`);
       }
       await new Promise<void>((r) => {
         const t = setTimeout(r, 50);
