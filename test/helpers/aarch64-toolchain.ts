@@ -58,6 +58,13 @@ export function findToolchain(): { toolchain?: Toolchain; reason?: string } {
   return cached;
 }
 
+/** The toolchain, for a suite's before hook: skips the suite (mocha's this.skip) when the tools are missing. */
+export function toolchainOrSkip(ctx: Mocha.Context): Toolchain {
+  const found = findToolchain();
+  if (!found.toolchain) ctx.skip();
+  return found.toolchain!;
+}
+
 /** Startup code: _start calls main(argc=0) and exits through a raw exit_group. */
 const CRT0 = `
   .text

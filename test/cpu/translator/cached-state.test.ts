@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { SysReg } from '../../../src/accel/sysregs.ts';
 import { GUEST_EXCEPTION, VM_EXIT } from '../../../src/accel/emu/cpu.ts';
-import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
+import { assembleRaw, toolchainOrSkip, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
 import { RAM_BASE } from './harness.ts';
 import { AP_EL1_RW, IMAGE, MMIO, countCalls, ec, expectHvc, fpOn, guestPair, mmuOn, runToExit, thrownFromTranslated, type GuestPair } from './guest.ts';
 
@@ -23,9 +23,7 @@ const translated = (p: GuestPair): number => p.b.tier!.stats.translatedInstructi
 describe('translation tier: registers and flags cached in wasm locals', function () {
   let tc: Toolchain;
   before(function () {
-    const found = findToolchain();
-    if (!found.toolchain) this.skip();
-    tc = found.toolchain!;
+    tc = toolchainOrSkip(this);
   });
 
   for (const inline of [true, false]) {

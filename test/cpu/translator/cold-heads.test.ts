@@ -3,7 +3,7 @@
 // translated at exactly `threshold` visits either way: here f and g are 16 KiB apart, so they
 // share an entry, and g takes it from f after f's three calls of each turn.
 import { expect } from 'chai';
-import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
+import { assembleRaw, toolchainOrSkip, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
 import { expectHvc, guestPair, runToExit } from './guest.ts';
 
 const THRESHOLD = 12;
@@ -27,9 +27,7 @@ const PROGRAM = `
 describe('translation tier: cold heads', function () {
   let tc: Toolchain;
   before(function () {
-    const found = findToolchain();
-    if (!found.toolchain) this.skip();
-    tc = found.toolchain!;
+    tc = toolchainOrSkip(this);
   });
 
   it('a head that gives up its entry of the table of cold heads keeps its visits: translated at the threshold', () => {

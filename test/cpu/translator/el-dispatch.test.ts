@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { SysReg } from '../../../src/accel/sysregs.ts';
 import { dispatchOffset } from '../../../src/accel/emu/state-area.ts';
-import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
+import { assembleRaw, toolchainOrSkip, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
 import { RAM_BASE } from './harness.ts';
 import { AP_ALL_RO, AP_ALL_RW, AP_EL1_RW, IMAGE, UXN, expectHvc, guestPair, mmuOn, runToExit } from './guest.ts';
 
@@ -37,9 +37,7 @@ const kernelThenUser = (before: string) => `
 describe('translation tier: dispatch entries and the exception level', function () {
   let tc: Toolchain;
   before(function () {
-    const found = findToolchain();
-    if (!found.toolchain) this.skip();
-    tc = found.toolchain!;
+    tc = toolchainOrSkip(this);
   });
 
   const variants = [

@@ -8,7 +8,7 @@ import { SysReg } from '../../../src/accel/sysregs.ts';
 import { GUEST_EXCEPTION, VM_EXIT } from '../../../src/accel/emu/cpu.ts';
 import { BlockGen } from '../../../src/accel/emu/translator/codegen.ts';
 import { Code } from '../../../src/accel/emu/translator/wasm.ts';
-import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
+import { assembleRaw, toolchainOrSkip, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
 import { CODE, HVC0, RAM_BASE, Rng, hex, pair, randomData, randomState, snapshot } from './harness.ts';
 import { AP_EL1_RW, IMAGE, MMIO, ec, expectHvc, fpOn, guestPair, mmuOn, runToExit, thrownFromTranslated } from './guest.ts';
 
@@ -28,9 +28,7 @@ function words(bytes: Uint8Array): number[] {
 describe('translation tier: the interpreter helper inside blocks', function () {
   let tc: Toolchain;
   before(function () {
-    const found = findToolchain();
-    if (!found.toolchain) this.skip();
-    tc = found.toolchain!;
+    tc = toolchainOrSkip(this);
   });
 
   it('FP/SIMD, divides, LD1/ST1 and exclusives in a hot loop compute what the interpreter does', () => {

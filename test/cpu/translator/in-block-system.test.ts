@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { SysReg } from '../../../src/accel/sysregs.ts';
 import { BlockGen } from '../../../src/accel/emu/translator/codegen.ts';
 import { Code } from '../../../src/accel/emu/translator/wasm.ts';
-import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
+import { assembleRaw, toolchainOrSkip, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
 import { RAM_BASE } from './harness.ts';
 import { CTR_EL0, DCZID_EL0 } from '../../../src/accel/emu/id-registers.ts';
 import { AP_EL1_RW, IMAGE, L1_TABLE, countCalls, ec, expectHvc, guestPair, mmuOn, runToExit, thrownFromTranslated, wrapDispatch, writeTables } from './guest.ts';
@@ -21,9 +21,7 @@ const word = (bytes: Uint8Array, i = 0): number => new DataView(bytes.buffer, by
 describe('translation tier: system instructions inside blocks', function () {
   let tc: Toolchain;
   before(function () {
-    const found = findToolchain();
-    if (!found.toolchain) this.skip();
-    tc = found.toolchain!;
+    tc = toolchainOrSkip(this);
   });
 
   it('MRS continues the block; MSR, TLBI, IC and AT end it after the instruction', () => {

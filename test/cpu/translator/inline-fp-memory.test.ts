@@ -5,7 +5,7 @@
 // registers and RAM included); interpreter helper calls are counted to show what went inline.
 import { expect } from 'chai';
 import { SysReg } from '../../../src/accel/sysregs.ts';
-import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
+import { assembleRaw, toolchainOrSkip, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
 import { RAM_BASE, randomData } from './harness.ts';
 import { leafDescriptor } from '../../helpers/aarch64-page-tables.ts';
 import { AP_EL1_RW, L1_TABLE, MMIO, countCalls, ec, expectHvc, fpOn, guestPair, mmuOn, runToExit } from './guest.ts';
@@ -15,9 +15,7 @@ const DATA = RAM_BASE + 0x40_0000;
 describe('translation tier: inline FP/SIMD loads, stores, moves and DUP', function () {
   let tc: Toolchain;
   before(function () {
-    const found = findToolchain();
-    if (!found.toolchain) this.skip();
-    tc = found.toolchain!;
+    tc = toolchainOrSkip(this);
   });
 
   // Every addressing form of S, D and Q registers, single and pairs, and the FMOVs, in a hot loop.

@@ -5,7 +5,7 @@
 // at every batch (V registers included; FPSR and the flags each compare left are folded into
 // general registers); interpreter helper calls are counted to show what went inline.
 import { expect } from 'chai';
-import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
+import { assembleRaw, toolchainOrSkip, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
 import { RAM_BASE, randomData } from './harness.ts';
 import { AP_EL1_RW, countCalls, expectHvc, fpOn, guestPair, mmuOn, runToExit } from './guest.ts';
 
@@ -14,9 +14,7 @@ const DATA = RAM_BASE + 0x40_0000;
 describe('translation tier: inline scalar FP moves, conversions and compares', function () {
   let tc: Toolchain;
   before(function () {
-    const found = findToolchain();
-    if (!found.toolchain) this.skip();
-    tc = found.toolchain!;
+    tc = toolchainOrSkip(this);
   });
 
   /** Each compare's NZCV folded into x10 (rotated in), so every compare's result is compared. */

@@ -17,7 +17,7 @@ import { MemoryFlags } from '../../../src/accel/types.ts';
 import { MAX_VCPUS } from '../../../src/arch/arm64/layout.ts';
 import { WASM_ARENA_BYTES, allocateRam, wasmArenaOf } from '../../../src/memory/ram.ts';
 import { NG, leafDescriptor } from '../../helpers/aarch64-page-tables.ts';
-import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
+import { assembleRaw, toolchainOrSkip, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
 import { HVC0, RAM_BASE, randomData } from './harness.ts';
 import {
   AP_ALL_RO, AP_EL1_RO, AP_EL1_RW, IMAGE, L1_TABLE, L2_TABLE, MMIO, countCalls, ec, expectHvc, guestPair, mmuOn, runToExit,
@@ -51,9 +51,7 @@ function completeMmio(p: GuestPair, exit: PendingExit, value: number): void {
 describe('translation tier: inline loads and stores through the TLB mirror', function () {
   let tc: Toolchain;
   before(function () {
-    const found = findToolchain();
-    if (!found.toolchain) this.skip();
-    tc = found.toolchain!;
+    tc = toolchainOrSkip(this);
   });
 
   // Every width, signed and unsigned, pairs, register offsets and write-back, in a hot loop.
@@ -401,9 +399,7 @@ describe('translation tier: inline loads and stores through the TLB mirror', fun
 describe('translation tier: inline stores and other vCPUs\' exclusive reservations', function () {
   let tc: Toolchain;
   before(function () {
-    const found = findToolchain();
-    if (!found.toolchain) this.skip();
-    tc = found.toolchain!;
+    tc = toolchainOrSkip(this);
   });
 
   it('LDXR/STXR of every size, pairs and acquire/release forms run inline on one vCPU, as interpreted', () => {

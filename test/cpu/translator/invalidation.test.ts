@@ -11,7 +11,7 @@ import { EmuAccelerator } from '../../../src/accel/emu/accelerator.ts';
 import type { EmuVcpu } from '../../../src/accel/emu/vcpu.ts';
 import type { Translator } from '../../../src/accel/emu/translator/tier.ts';
 import { allocateRam } from '../../../src/memory/ram.ts';
-import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
+import { assembleRaw, toolchainOrSkip, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
 
 const RAM_BASE = 0x4000_0000;
 const RAM_SIZE = 8 << 20;
@@ -84,9 +84,7 @@ async function toHvc(g: Guest, imm: number): Promise<bigint> {
 describe('translation tier: invalidation', function () {
   let tc: Toolchain;
   before(function () {
-    const found = findToolchain();
-    if (!found.toolchain) this.skip();
-    tc = found.toolchain!;
+    tc = toolchainOrSkip(this);
   });
 
   it('a store over translated code (from another block and from inside the block) takes effect at once', async () => {

@@ -10,15 +10,13 @@
 import { expect } from 'chai';
 import { branchesToItself, samePageSuccessors } from '../../../src/accel/emu/translator/successors.ts';
 import { OFF_HOPS } from '../../../src/accel/emu/state-area.ts';
-import { assembleRaw, findToolchain, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
+import { assembleRaw, toolchainOrSkip, type Toolchain } from '../../helpers/aarch64-toolchain.ts';
 import { expectHvc, guestPair, runToExit } from './guest.ts';
 
 describe('translation tier: successors in the page', function () {
   let tc: Toolchain;
   before(function () {
-    const found = findToolchain();
-    if (!found.toolchain) this.skip();
-    tc = found.toolchain!;
+    tc = toolchainOrSkip(this);
   });
 
   /** The words of `src` assembled at `org` (a page offset), as a block starting at its first word. */
