@@ -8,6 +8,8 @@ export class PeerProcess {
   private waiters: (() => void)[] = [];
   private readonly child: ChildProcessWithoutNullStreams;
   private stderr = '';
+  /** The child exited and its output is all read ('close' comes after the last line). */
+  private closed = false;
 
   constructor(cmd: string, args: string[]) {
     this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -16,7 +18,8 @@ export class PeerProcess {
       for (const w of this.waiters.splice(0)) w();
     });
     this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.child.on('exit', () => {
+    this.child.on('close', () => {
+      this.closed = true;
       for (const w of this.waiters.splice(0)) w();
     });
   }
@@ -32,15 +35,14 @@ export class PeerProcess {
     for (;;) {
       const hit = this.lines.slice(from).find((l) => re.test(l));
       if (hit !== undefined) return hit;
-      const over = Date.now() > deadline || this.child.exitCode !== null || this.child.signalCode !== null;
-      if (over && !drained) {
-        // A starved test process wakes to its timers before its pipes, and a child's exit may
-        // come before its last lines: read what arrived first.
+      const late = Date.now() > deadline;
+      if (late && !drained) {
+        // A starved test process wakes to its timers before its pipes: read what arrived first.
         drained = true;
         await new Promise<void>((r) => setImmediate(r));
         continue;
       }
-      if (over) {
+      if (this.closed || late) {
         throw new Error(`no line matching ${re} (exit ${this.child.exitCode ?? this.child.signalCode}); got: ${this.lines.join(' | ')} stderr: ${this.stderr}`);
       }
       await new Promise<void>((r) => {
