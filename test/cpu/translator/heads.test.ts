@@ -4,9 +4,12 @@
 // cold heads' visits by VA under one key and hands a head's count back to its slot; a head
 // marked queued (decoded, waiting to be compiled) is found there without a count.
 import { expect } from 'chai';
-import { ColdHeads, HeadTable, QUEUED_HEAD } from '../../../src/accel/emu/translator/heads.ts';
+import { COLD_SET_SPAN, ColdHeads, HeadTable, QUEUED_HEAD } from '../../../src/accel/emu/translator/heads.ts';
 
 interface FakeBlock { valid: boolean }
+
+/** Three heads of one set of the table of cold heads. */
+const A = 0x1000, B = A + COLD_SET_SPAN, C = A + 2 * COLD_SET_SPAN;
 
 describe('translation tier: head table', () => {
   it('finds a head again by VA and PA; the same VA at another PA is another head', () => {
@@ -89,42 +92,46 @@ describe('translation tier: head table', () => {
 
   it('ColdHeads: counts under its key only, and a head that gives up its entry keeps its visits in its slot', () => {
     const t = new HeadTable<FakeBlock>(64), cold = new ColdHeads(t);
-    const a = t.slot(0x1000, 0, 0x4000_1000, 0), b = t.slot(0x5000, 0, 0x4000_5000, 0); // 16 KiB apart: one entry
+    // COLD_SET_SPAN apart: one set of two entries.
+    const a = t.slot(A, 0, 0x4000_0000 + A, 0), b = t.slot(B, 0, 0x4000_0000 + B, 0), c = t.slot(C, 0, 0x4000_0000 + C, 0);
     t.visit(a);
-    cold.note(0x1000, 0, 6, a);
-    expect(cold.visit(0x1000, 0, 6)).to.equal(2);
-    expect(cold.visit(0x1000, 0, 6)).to.equal(3);
-    expect(cold.visit(0x1000, 0, 8), 'another key').to.equal(-1);
+    cold.note(A, 0, 6, a);
+    expect(cold.visit(A, 0, 6)).to.equal(2);
+    expect(cold.visit(A, 0, 6)).to.equal(3);
+    expect(cold.visit(A, 0, 8), 'another key').to.equal(-1);
     expect([cold.visits(a), t.visits(a)]).to.deep.equal([3, 1]);
-    cold.note(0x5000, 0, 6, b); // b takes the entry: a's 3 visits go back to its slot
-    expect(t.visits(a)).to.equal(3);
-    expect(cold.visit(0x1000, 0, 6)).to.equal(-1);
-    expect(cold.visit(0x5000, 0, 6)).to.equal(1);
-    expect(cold.release(0x5000, 0)).to.equal(b);
-    expect([t.visits(b), cold.visit(0x5000, 0, 6)]).to.deep.equal([1, -1]);
+    cold.note(B, 0, 6, b); // the set's other entry
+    for (let i = 1; i <= 5; i++) expect(cold.visit(B, 0, 6)).to.equal(i);
+    expect(cold.visit(A, 0, 6), 'a keeps its entry').to.equal(4);
+    cold.note(C, 0, 6, c); // c takes a's entry (4 visits to b's 5): a's visits go back to its slot
+    expect(t.visits(a)).to.equal(4);
+    expect(cold.visit(A, 0, 6)).to.equal(-1);
+    expect([cold.visit(B, 0, 6), cold.visit(C, 0, 6)]).to.deep.equal([6, 1]);
+    expect(cold.release(C, 0)).to.equal(c);
+    expect([t.visits(c), cold.visit(C, 0, 6)]).to.deep.equal([1, -1]);
     // A slot that went to another head gets nothing back.
-    cold.note(0x1000, 0, 6, a);
+    cold.note(A, 0, 6, a);
     t.clear();
-    expect(cold.release(0x1000, 0)).to.equal(-1);
+    expect(cold.release(A, 0)).to.equal(-1);
   });
 
-  it('ColdHeads: a head marked queued answers QUEUED_HEAD without counting until dropped, and gives back no visits', () => {
+  it('ColdHeads: a head marked queued answers QUEUED_HEAD without counting until dropped, gives back no visits, and keeps its entry', () => {
     const t = new HeadTable<FakeBlock>(64), cold = new ColdHeads(t);
-    const a = t.slot(0x1000, 0, 0x4000_1000, 0), b = t.slot(0x5000, 0, 0x4000_5000, 0); // one entry
+    const a = t.slot(A, 0, 0x4000_0000 + A, 0), b = t.slot(B, 0, 0x4000_0000 + B, 0), c = t.slot(C, 0, 0x4000_0000 + C, 0); // one set
     for (let i = 0; i < 4; i++) t.visit(a);
     t.block[a] = { valid: true }; // decoded and queued
-    cold.mark(0x1000, 0, 6, a);
-    expect([cold.visit(0x1000, 0, 6), cold.visit(0x1000, 0, 6)]).to.deep.equal([QUEUED_HEAD, QUEUED_HEAD]);
-    expect(cold.visit(0x1000, 0, 8), 'another key').to.equal(-1);
+    cold.mark(A, 0, 6, a);
+    expect([cold.visit(A, 0, 6), cold.visit(A, 0, 6)]).to.deep.equal([QUEUED_HEAD, QUEUED_HEAD]);
+    expect(cold.visit(A, 0, 8), 'another key').to.equal(-1);
     expect([cold.visits(a), t.visits(a)]).to.deep.equal([4, 4]);
-    cold.note(0x5000, 0, 6, b); // b takes the entry: nothing is written back to a's slot
-    expect(t.visits(a)).to.equal(4);
-    expect(cold.visit(0x5000, 0, 6)).to.equal(1);
-    cold.mark(0x1000, 0, 6, a); // a takes it back: b's visit goes to its slot
-    expect(t.visits(b)).to.equal(1);
-    cold.drop(0x1000, 0); // compiled: the batch loop looks it up again
-    expect(cold.visit(0x1000, 0, 6)).to.equal(-1);
-    cold.note(0x1000, 0, 6, a); // an entry taken over a dropped mark counts again
-    expect(cold.visit(0x1000, 0, 6)).to.equal(5);
+    cold.note(B, 0, 6, b);
+    for (let i = 1; i <= 3; i++) expect(cold.visit(B, 0, 6)).to.equal(i);
+    cold.note(C, 0, 6, c); // c takes b's entry, not the queued head's
+    expect([t.visits(b), cold.visit(A, 0, 6), cold.visit(C, 0, 6)]).to.deep.equal([3, QUEUED_HEAD, 1]);
+    expect(t.visits(a), 'nothing is written back to a queued head\'s slot').to.equal(4);
+    cold.drop(A, 0); // compiled: the batch loop looks it up again
+    expect(cold.visit(A, 0, 6)).to.equal(-1);
+    cold.note(A, 0, 6, a); // an entry taken over a dropped mark counts again
+    expect(cold.visit(A, 0, 6)).to.equal(5);
   });
 });

@@ -86,28 +86,47 @@ export class HeadTable<B extends { valid: boolean }> {
   }
 }
 
-/** Entries of ColdHeads, and their words: VA low, VA high, key (0: none), slot in the table of heads, visits, queued (1: see mark). */
-const COLD_SLOTS = 4096, COLD_STRIDE = 8;
+/**
+ * ColdHeads' entries: sets of two (one 64-byte cache line), a head's set chosen by its VA.
+ * An entry's words: VA low, VA high, key (0: none), slot in the table of heads, visits,
+ * queued (1: see mark).
+ */
+const COLD_SETS = 8192, COLD_WAYS = 2, COLD_STRIDE = 8;
+/** Heads this many bytes apart (and no others) share a set. */
+export const COLD_SET_SPAN = COLD_SETS * 4;
 /** ColdHeads.visit's answer for a head marked queued. */
 export const QUEUED_HEAD = -2;
-const coldEntry = (lo: number): number => ((lo >>> 2) & (COLD_SLOTS - 1)) * COLD_STRIDE;
+const coldSet = (lo: number): number => ((lo >>> 2) & (COLD_SETS - 1)) * COLD_WAYS * COLD_STRIDE;
 
 /**
  * Visits to cold heads (no translation yet), counted by VA in a table small enough to stay
  * in the cache, where the table of heads is not (on the Debian boot, 4.4 M of the batch
  * loop's 5.5 M head visits were to cold heads). An entry counts under one key only (the
- * tier's epoch and EL, never 0), where the PC maps to the page its slot has; a head's count
- * moves back to its slot when another head takes the entry.
+ * tier's: the EL, never 0); a head's count moves back to its slot when another head takes
+ * the entry. On the Debian boot, 0.7 M visits went to the table of heads for a head it had
+ * when this table had 4096 entries of one way; with 16 K entries in sets of two, 0.2 M.
  */
 export class ColdHeads<B extends { valid: boolean }> {
-  private readonly e = new Int32Array(COLD_SLOTS * COLD_STRIDE);
+  private readonly e = new Int32Array(COLD_SETS * COLD_WAYS * COLD_STRIDE);
 
   constructor(private readonly heads: HeadTable<B>) {}
 
+  /** The entry of the head at hi:lo (either way of its set), or -1. */
+  private entryOf(lo: number, hi: number): number {
+    const e = this.e, f = coldSet(lo), g = f + COLD_STRIDE;
+    if (e[f] === lo && e[f + 1] === hi) return f;
+    if (e[g] === lo && e[g + 1] === hi) return g;
+    return -1;
+  }
+
   /** One more visit to the head at hi:lo if it has an entry under `key`: its visits so far, QUEUED_HEAD if it is marked queued, else -1. */
   visit(lo: number, hi: number, key: number): number {
-    const e = this.e, f = coldEntry(lo);
-    if (e[f] !== lo || e[f + 1] !== hi || e[f + 2] !== key) return -1;
+    const e = this.e;
+    let f = coldSet(lo);
+    if (e[f] !== lo || e[f + 1] !== hi || e[f + 2] !== key) {
+      f += COLD_STRIDE;
+      if (e[f] !== lo || e[f + 1] !== hi || e[f + 2] !== key) return -1;
+    }
     if (e[f + 5] !== 0) return QUEUED_HEAD;
     return ++e[f + 4];
   }
@@ -118,13 +137,13 @@ export class ColdHeads<B extends { valid: boolean }> {
    * through a lookup in the table of heads (on the Debian boot, 0.3 M visits).
    */
   mark(lo: number, hi: number, key: number, h: number): void {
-    this.take(lo, hi, key, h);
-    this.e[coldEntry(lo) + 5] = 1;
+    this.e[this.take(lo, hi, key, h) + 5] = 1;
   }
 
   /** Give up the entry of the head at hi:lo, its visits going to its slot: the slot, or -1 if the slot went to another head. */
   release(lo: number, hi: number): number {
-    const e = this.e, f = coldEntry(lo);
+    const e = this.e, f = this.entryOf(lo, hi);
+    if (f < 0) return -1;
     e[f + 2] = 0;
     const h = e[f + 3];
     if (!this.holds(h, lo, hi)) return -1;
@@ -132,32 +151,44 @@ export class ColdHeads<B extends { valid: boolean }> {
     return h;
   }
 
-  /** Count the cold head at hi:lo in slot h here from now on, under `key`, in place of the entry's head (whose visits go back to its slot). */
+  /** Count the cold head at hi:lo in slot h here from now on, under `key`, in place of an entry's head (whose visits go back to its slot). */
   note(lo: number, hi: number, key: number, h: number): void {
-    this.take(lo, hi, key, h);
-    this.e[coldEntry(lo) + 4] = this.heads.visits(h);
+    this.e[this.take(lo, hi, key, h) + 4] = this.heads.visits(h);
   }
 
-  /** The entry of hi:lo for slot h under `key`, its previous head's visits back in that head's slot. */
-  private take(lo: number, hi: number, key: number, h: number): void {
-    const e = this.e, f = coldEntry(lo);
+  /**
+   * An entry of hi:lo's set for slot h under `key`: its own if it has one, else a free one,
+   * else the one with fewer visits (a queued head's last: it is hot), whose head's visits go
+   * back to that head's slot.
+   */
+  private take(lo: number, hi: number, key: number, h: number): number {
+    const e = this.e;
+    let f = this.entryOf(lo, hi);
+    if (f < 0) {
+      const a = coldSet(lo), b = a + COLD_STRIDE;
+      f = e[a + 2] === 0 ? a : e[b + 2] === 0 ? b : this.keep(b) < this.keep(a) ? b : a;
+    }
     if (e[f + 2] !== 0 && e[f + 5] === 0 && this.holds(e[f + 3], e[f], e[f + 1])) this.heads.setVisits(e[f + 3], e[f + 4]);
     e[f] = lo; e[f + 1] = hi; e[f + 2] = key; e[f + 3] = h; e[f + 4] = 0; e[f + 5] = 0;
+    return f;
   }
 
   /** The head at hi:lo is no longer cold (decoded) or no longer queued (compiled): drop its entry. */
   drop(lo: number, hi: number): void {
-    const e = this.e, f = coldEntry(lo);
-    if (e[f] === lo && e[f + 1] === hi) { e[f + 2] = 0; e[f + 5] = 0; }
+    const f = this.entryOf(lo, hi);
+    if (f >= 0) { this.e[f + 2] = 0; this.e[f + 5] = 0; }
   }
 
   /** The visits of the head in slot h so far: its entry's, if it has one. */
   visits(h: number): number {
-    const e = this.e, lo = this.heads.lo(h), f = coldEntry(lo);
-    return e[f + 2] !== 0 && e[f + 5] === 0 && e[f + 3] === h && e[f] === lo && e[f + 1] === this.heads.hi(h) ? e[f + 4] : this.heads.visits(h);
+    const e = this.e, heads = this.heads, f = this.entryOf(heads.lo(h), heads.hi(h));
+    return f >= 0 && e[f + 2] !== 0 && e[f + 5] === 0 && e[f + 3] === h ? e[f + 4] : heads.visits(h);
   }
 
   clear(): void { this.e.fill(0); }
+
+  /** How much the live entry f is worth keeping. */
+  private keep(f: number): number { return this.e[f + 5] !== 0 ? 0x7fffffff : this.e[f + 4]; }
 
   /** Slot h still holds the cold head at hi:lo. */
   private holds(h: number, lo: number, hi: number): boolean {

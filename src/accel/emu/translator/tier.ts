@@ -160,6 +160,14 @@ export class Translator {
    * verified at EL1 never lets EL0 jump into kernel code.
    */
   private key = 2;
+  /**
+   * What the table of cold heads counts visits under: the EL only (1 + EL, never 0). Not the
+   * epoch: a count only decides when a head is decoded, and a block is entered only after a
+   * lookup found it where the PC translates now, so a count that outlives its epoch is
+   * harmless. Keyed by epoch, every new epoch or translation regime (about 600 on the Debian
+   * boot) sent each cold head's next visit through a full lookup.
+   */
+  private coldKey = 1;
   private seenMmuEpoch = -1;
   private seenGeneration = -1;
   private seenRegime = -1;
@@ -310,7 +318,7 @@ export class Translator {
    * the head was decoded).
    */
   private coldVisit(lo: number, hi: number): boolean {
-    const n = this.cold.visit(lo, hi, this.key);
+    const n = this.cold.visit(lo, hi, this.coldKey);
     if (n === QUEUED_HEAD) return !this.queuedVisit(); // once compiled, the lookup finds it
     if (n < 0) return false;
     if (n < this.threshold) return true;
@@ -364,7 +372,7 @@ export class Translator {
     const b = this.decodeBlock(h);
     if (b === null) return;
     this.queue.push(b);
-    this.cold.mark(b.lo, b.hi, this.key, h);
+    this.cold.mark(b.lo, b.hi, this.coldKey, h);
     if (this.queue.length >= this.batchSize) this.flush();
   }
 
@@ -549,7 +557,7 @@ export class Translator {
                 this.dispatchBlocks[d >> 2] = b;
                 id = b.index;
               } else if (b === null) untranslatable = true;
-              else if (this.coldSlot >= 0) this.cold.note(pl, ph, this.key, this.coldSlot);
+              else if (this.coldSlot >= 0) this.cold.note(pl, ph, this.coldKey, this.coldSlot);
             }
           }
           if (id >= 0) {
@@ -633,6 +641,7 @@ export class Translator {
     const key = this.epoch * 2 + this.cpu.el;
     if (key !== this.key) {
       this.key = key;
+      this.coldKey = 1 + this.cpu.el;
       this.m32[OFF_EPOCH >> 2] = key;
     }
   }
