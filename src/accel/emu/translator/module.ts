@@ -83,7 +83,7 @@ export function buildBatch(blocks: readonly BatchBlock[], moduleNo: number, layo
     if (self) code.loopVoid();
     const selfDepth = code.depth;
     const labelOf = (t: number): number | undefined => (t > i ? LOOKUP_DEPTH + n - t : t === i && self ? selfDepth : undefined);
-    const gen = new BlockGen(code, b.va, { chain, labelOf, moduleNo, slot: i }, layout);
+    const gen = new BlockGen(code, b.va, { chain, labelOf, moduleNo, slot: i, loops: self }, layout);
     gen.entry(b.words.length);
     let ended = false;
     for (let k = 0; k < b.words.length; k++) {
