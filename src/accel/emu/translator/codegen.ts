@@ -466,7 +466,7 @@ export class BlockGen {
    * bytes per guest instruction; the stores happen at the block's exit anyway). Not in a block
    * that loops on itself: its iterations would store every cell at every access, and keep
    * every flag an iteration overwrites alive (mpihelp_submul_1's loop, half of the Debian
-   * boot's instructions: 0.40 -> 0.28 ns a guest instruction); the slow paths store them.
+   * boot's instructions: 0.37 -> 0.31 ns a guest instruction); the slow paths store them.
    */
   private mirrorHit(a: number, size: number, write: boolean): void {
     const c = this.c;
