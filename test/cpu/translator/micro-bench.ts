@@ -2,9 +2,13 @@
 // (integer only; with loads/stores; kernel-style system reads, REV, UDIV, LDAR/STLR; calls),
 // and of both on cold code (thousands of blocks, none hot enough to translate).
 // Run: npx tsx test/cpu/translator/micro-bench.ts
+// A/B: npx tsx test/cpu/translator/micro-bench.ts --against <another checkout> runs every case
+// on both trees' CPUs in one process, their rounds interleaved: this host's speed swings by a
+// third from one run to the next, so runs one after the other cannot show a change of 10%.
 import { CODE, DATA, machine, writeWords } from './harness.ts';
 import { mmuOnFirstBlock } from './guest.ts';
 import { assembleRaw, findToolchain } from '../../helpers/aarch64-toolchain.ts';
+import { resolve } from 'node:path';
 
 const tc = findToolchain().toolchain;
 if (!tc) throw new Error('needs the aarch64 toolchain');
@@ -66,6 +70,47 @@ function run(words: number[], translate: boolean, seconds: number, at = CODE, th
   const ns = Number(process.hrtime.bigint() - t0);
   if (m.cpu.instructionsRetired !== n) throw new Error(`retired ${m.cpu.instructionsRetired}, expected ${n}`);
   return (n / ns) * 1e3;
+}
+
+/** The other tree's machine() and mmuOnFirstBlock(), for --against. */
+interface Kit { machine: typeof machine; mmuOnFirstBlock: typeof mmuOnFirstBlock }
+const againstAt = process.argv.indexOf('--against');
+if (againstAt >= 0) {
+  const root = resolve(process.argv[againstAt + 1] ?? '.');
+  const other: Kit = {
+    ...(await import(`${root}/test/cpu/translator/harness.ts`)) as Pick<Kit, 'machine'>,
+    ...(await import(`${root}/test/cpu/translator/guest.ts`)) as Pick<Kit, 'mmuOnFirstBlock'>,
+  };
+  await compare({ machine, mmuOnFirstBlock }, other, root);
+  process.exit(0);
+}
+
+/** Median ns per instruction of every case on this tree (A) and on `other` (B), rounds interleaved. */
+async function compare(here: Kit, other: Kit, root: string): Promise<void> {
+  const ROUNDS = 31, PER_ROUND = 2_000_000;
+  const cases: [string, number[], number, number][] = Object.entries(LOOPS).map(([name, w]) => [name, w, CODE, 16]);
+  cases.push(['cold', coldCycle(7000), COLD_AT, 1e9]);
+  console.log(`A: this tree, B: ${root}; median ns per instruction of ${ROUNDS} interleaved rounds, translated`);
+  for (const [name, w, at, threshold] of cases) {
+    const cpus = [here, other].map((kit) => {
+      const m = kit.machine(true, { threshold, batchSize: 64 });
+      writeWords(m.ram, at, w);
+      kit.mmuOnFirstBlock(m);
+      const s = m.cpu.s;
+      s.pcLo = at; s.x[5 * 2] = DATA; s.x[6 * 2] = 0x7fffffff; s.x[2 * 2] = 3;
+      return m.cpu;
+    });
+    const ns: number[][] = [[], []];
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const i of r & 1 ? [1, 0] : [0, 1]) {
+        const t0 = process.hrtime.bigint();
+        for (let n = 0; n < PER_ROUND; n += 200_000) cpus[i].runBatch(200_000);
+        ns[i].push(Number(process.hrtime.bigint() - t0) / PER_ROUND);
+      }
+    }
+    const [a, b] = ns.map((v) => v.sort((x, y) => x - y)[ROUNDS >> 1]);
+    console.log(`${name.padEnd(7)} A ${a.toFixed(3)}  B ${b.toFixed(3)}  B/A ${(b / a).toFixed(3)}`);
+  }
 }
 
 for (const [name, words] of Object.entries(LOOPS)) {
