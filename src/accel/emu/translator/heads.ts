@@ -190,9 +190,12 @@ export class ColdHeads<B extends { valid: boolean }> {
   /** How much the live entry f is worth keeping. */
   private keep(f: number): number { return this.e[f + 5] !== 0 ? 0x7fffffff : this.e[f + 4]; }
 
-  /** Slot h still holds the cold head at hi:lo. */
+  /**
+   * Slot h still holds the head at hi:lo, which is then cold: a head is decoded only after its
+   * entry is dropped (Translator.decodeBlock), so an entry's slot has no translation.
+   */
   private holds(h: number, lo: number, hi: number): boolean {
     const heads = this.heads;
-    return heads.lo(h) === lo && heads.hi(h) === hi && heads.block[h] === undefined;
+    return heads.lo(h) === lo && heads.hi(h) === hi;
   }
 }
