@@ -16,7 +16,7 @@ const WASM_MAX_PAGES = 65536;
  * (src/accel/emu/arena.ts), so its translated code reaches registers and guest RAM through
  * one memory. Untouched pages cost no host memory.
  */
-export const WASM_ARENA_BYTES = 144 << 20; // MAX_VCPUS (123) state areas of 1.15 MiB
+export const WASM_ARENA_BYTES = 155 << 20; // MAX_VCPUS (123) state areas of 1.25 MiB
 
 /** The WebAssembly.Memory behind a RAM allocation and where its reserved tail starts. */
 export interface WasmArena {

@@ -5,9 +5,8 @@
 //   0x000000  registers: X0..X30 and SP (33 x 8 bytes), then V0..V31 (32 x 16 bytes)
 //   0x000400  the translator's words, OFF_PC .. OFF_MONITOR
 //   0x001000  dispatch table: DISPATCH_SIZE entries of 16 bytes
-//   0x101000  TLB mirror tags: TLB_SLOTS entries of 4 x i64
-//   0x121000  TLB mirror page offsets: TLB_SLOTS x i32
-//   0x125000  STATE_AREA_BYTES
+//   0x101000  TLB mirror: TLB_SLOTS entries of 64 bytes (4 x i64 tags, the page's offset)
+//   0x141000  STATE_AREA_BYTES
 
 /** Slots of the MMU's software TLB (mmu.ts) and so of its mirror. */
 export const TLB_SLOTS = 4096;
@@ -69,9 +68,15 @@ export const DISPATCH_SIZE = 65536;
 export const dispatchIndex = (lo: number): number => ((lo >>> 2) ^ (lo >>> 18)) & (DISPATCH_SIZE - 1);
 /** Byte offset of the dispatch entry for a VA (low word). */
 export const dispatchOffset = (lo: number): number => OFF_DISPATCH + (dispatchIndex(lo) << 4);
-/** log2 of a mirror entry's tag bytes: EL1 read, EL1 write, EL0 read, EL0 write (i64 each). */
-export const MIRROR_ENTRY_SHIFT = 5;
+/**
+ * log2 of a mirror entry's bytes, one cache line: the tags EL1 read, EL1 write, EL0 read, EL0
+ * write (i64 each), then the page's offset in the memory (i32) at MIRROR_BASE and again 16
+ * bytes on, so that it is MIRROR_BASE past either EL's tags (OFF_MIRROR_EL). With the offsets
+ * in a table of their own, an inline access read two cache lines, and its code was 6 wasm
+ * bytes longer.
+ */
+export const MIRROR_ENTRY_SHIFT = 6;
+export const MIRROR_BASE = 32;
 export const MIRROR_TAGS = OFF_DISPATCH + DISPATCH_SIZE * 16;
-export const MIRROR_BASES = MIRROR_TAGS + (TLB_SLOTS << MIRROR_ENTRY_SHIFT);
 /** Bytes of one vCPU's state area. */
-export const STATE_AREA_BYTES = MIRROR_BASES + TLB_SLOTS * 4;
+export const STATE_AREA_BYTES = MIRROR_TAGS + (TLB_SLOTS << MIRROR_ENTRY_SHIFT);

@@ -38,18 +38,40 @@ const LOOPS: Record<string, number[]> = {
  * conditional branches) in a random cycle, placed past guest.ts's page tables. Run with the
  * threshold out of reach, it measures interpreting and the tier's head counting.
  */
-function coldCycle(blocks: number): number[] {
+/** Each block's successor in one random cycle through all of them. */
+function nextOf(blocks: number): number[] {
   let seed = 12345;
   const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
   const order = Array.from({ length: blocks }, (_, i) => i);
   for (let i = blocks - 1; i > 0; i--) { const j = Math.floor(rnd() * (i + 1)); [order[i], order[j]] = [order[j], order[i]]; }
   const next = new Array<number>(blocks);
   for (let i = 0; i < blocks; i++) next[order[i]] = order[(i + 1) % blocks];
+  return next;
+}
+
+function coldCycle(blocks: number): number[] {
+  const next = nextOf(blocks);
   let src = 'b B0\n';
   for (let k = 0; k < blocks; k++) src += `B${k}: add x1, x1, #1\n eor x3, x3, x1\n tst x1, #1\n b.eq C${k}\n add x4, x4, #1\nC${k}: b B${next[k]}\n`;
   return words(src);
 }
 const COLD_AT = CODE + 0x11000;
+
+/**
+ * Warm code with a boot's footprint: the cold cycle's shape, translated, each block loading
+ * and storing in one of 160 data pages (past x5, the data), so that code, dispatch entries and
+ * the TLB's mirror all spill out of the caches as a boot's warm code does.
+ */
+function warmCycle(blocks: number): number[] {
+  // From 64 KiB past x5: the code runs up to 8 KiB past x5.
+  const pageOf = (k: number): number => 16 + ((k * 37) % 160);
+  let src = 'b B0\n';
+  const next = nextOf(blocks);
+  for (let k = 0; k < blocks; k++) {
+    src += `B${k}: add x11, x5, #${pageOf(k)}, lsl #12\n ldr x9, [x11, #${8 * (k % 64)}]\n add x1, x1, x9\n tst x1, #1\n b.eq C${k}\n str x1, [x11, #${8 * (k % 64) + 512}]\nC${k}: b B${next[k]}\n`;
+  }
+  return words(src);
+}
 
 function run(words: number[], translate: boolean, seconds: number, at = CODE, threshold = 16): number {
   const m = machine(translate, { threshold, batchSize: 64 });
@@ -89,7 +111,7 @@ if (againstAt >= 0) {
 async function compare(here: Kit, other: Kit, root: string): Promise<void> {
   const ROUNDS = 31, PER_ROUND = 2_000_000;
   const cases: [string, number[], number, number][] = Object.entries(LOOPS).map(([name, w]) => [name, w, CODE, 16]);
-  cases.push(['cold', coldCycle(7000), COLD_AT, 1e9]);
+  cases.push(['warm', warmCycle(7000), COLD_AT, 16], ['cold', coldCycle(7000), COLD_AT, 1e9]);
   console.log(`A: this tree, B: ${root}; median ns per instruction of ${ROUNDS} interleaved rounds, translated`);
   for (const [name, w, at, threshold] of cases) {
     const cpus = [here, other].map((kit) => {
@@ -117,6 +139,12 @@ for (const [name, words] of Object.entries(LOOPS)) {
   const interp = run(words, false, 2);
   const tr = run(words, true, 2);
   console.log(`${name.padEnd(7)} interpreter ${interp.toFixed(1)} M instr/s, translated ${tr.toFixed(1)} M instr/s (x${(tr / interp).toFixed(1)})`);
+}
+{
+  const warm = warmCycle(7000);
+  const interp = run(warm, false, 2, COLD_AT);
+  const tr = run(warm, true, 4, COLD_AT);
+  console.log(`warm    interpreter ${interp.toFixed(1)} M instr/s, translated ${tr.toFixed(1)} M instr/s (7000 blocks, 160 data pages)`);
 }
 {
   const cold = coldCycle(7000);

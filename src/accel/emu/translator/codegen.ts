@@ -17,7 +17,7 @@ import { SysReg, sysRegId } from '../../sysregs.ts';
 import { CTR_EL0, DCZID_EL0, DC_ZVA_BYTES } from '../id-registers.ts';
 import { alwaysTrapsToVmm } from '../system.ts';
 import {
-  DISPATCH_SIZE, MIRROR_BASES, OFF_NEXT, MIRROR_ENTRY_SHIFT, MIRROR_TAGS, OFF_C, OFF_DISPATCH, OFF_EPOCH,
+  DISPATCH_SIZE, MIRROR_BASE, OFF_NEXT, MIRROR_ENTRY_SHIFT, MIRROR_TAGS, OFF_C, OFF_DISPATCH, OFF_EPOCH,
   OFF_MIRROR_EL, OFF_MODE, OFF_MONITOR, OFF_N, OFF_PC, OFF_PEER_MONITORS, OFF_SP_EL0, OFF_SYSREG_MIRROR, OFF_V, OFF_Z, TLB_SLOTS,
 } from '../state-area.ts';
 import { MIRRORED_SYSREGS } from '../sysreg-store.ts';
@@ -64,7 +64,7 @@ export const P_SLOT = 0, P_BUDGET = 1;
 const L0 = 2, L1 = 3, L2 = 4, L3 = 5, L4 = 6;
 const U0 = 8, U1 = 9;
 /** An inline access's address low word and its TLB slot. */
-const A_LO = 10, A_SLOT = 11;
+const A_LO = 10, A_ENTRY = 11;
 /** Instructions retired so far in this run; a block id being followed. */
 const R_DONE = 12, R_NEXT = 13;
 /**
@@ -459,7 +459,7 @@ export class BlockGen {
    * for this EL and access, in the slot of the access's first byte, equals the VA page of its
    * last byte. That is the access's own page and it stays in the page: the slot is VA[23:12]
    * (mmu.ts slotOf), so a page's slot never holds the next page's tag (as TCG's check). Leaves
-   * the address's low word in A_LO and its slot in A_SLOT.
+   * the address's low word in A_LO and its mirror entry's address (this EL's tags) in A_ENTRY.
    * The cells written so far are stored first, as TCG syncs its globals before a guest load
    * or store: the slow path's helper call then has nothing to store, where each access's slow
    * path used to store every dirty cell again (on the Debian boot's batches 83 -> 75 wasm
@@ -471,8 +471,8 @@ export class BlockGen {
   private mirrorHit(a: number, size: number, write: boolean): void {
     const c = this.c;
     if (!this.ctx.loops) this.flush();
-    c.get(a).op(Op.i32WrapI64).tee(A_LO).i32(12).op(Op.i32ShrU).i32(TLB_SLOTS - 1).op(Op.i32And).tee(A_SLOT);
-    c.i32(MIRROR_ENTRY_SHIFT).op(Op.i32Shl).get(R_MIRROR_EL).op(Op.i32Add);
+    c.get(a).op(Op.i32WrapI64).tee(A_LO).i32(12).op(Op.i32ShrU).i32(TLB_SLOTS - 1).op(Op.i32And);
+    c.i32(MIRROR_ENTRY_SHIFT).op(Op.i32Shl).get(R_MIRROR_EL).op(Op.i32Add).tee(A_ENTRY);
     c.load64(write ? 8 : 0);
     c.get(a);
     if (size > 1) c.i64(BigInt(size - 1)).op(Op.i64Add);
@@ -492,7 +492,7 @@ export class BlockGen {
    */
   private ramAddress(): void {
     const c = this.c;
-    c.get(A_SLOT).i32(2).op(Op.i32Shl).load32(this.sb + MIRROR_BASES);
+    c.get(A_ENTRY).load32(MIRROR_BASE);
     c.get(A_LO).op(Op.i32Add);
   }
   /**
