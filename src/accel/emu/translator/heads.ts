@@ -121,12 +121,8 @@ export class ColdHeads<B extends { valid: boolean }> {
 
   /** One more visit to the head at hi:lo if it has an entry under `key`: its visits so far, QUEUED_HEAD if it is marked queued, else -1. */
   visit(lo: number, hi: number, key: number): number {
-    const e = this.e;
-    let f = coldSet(lo);
-    if (e[f] !== lo || e[f + 1] !== hi || e[f + 2] !== key) {
-      f += COLD_STRIDE;
-      if (e[f] !== lo || e[f + 1] !== hi || e[f + 2] !== key) return -1;
-    }
+    const e = this.e, f = this.entryOf(lo, hi);
+    if (f < 0 || e[f + 2] !== key) return -1;
     if (e[f + 5] !== 0) return QUEUED_HEAD;
     return ++e[f + 4];
   }

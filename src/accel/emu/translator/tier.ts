@@ -161,13 +161,13 @@ export class Translator {
    */
   private key = 2;
   /**
-   * What the table of cold heads counts visits under: the EL only (1 + EL, never 0). Not the
-   * epoch: a count only decides when a head is decoded, and a block is entered only after a
-   * lookup found it where the PC translates now, so a count that outlives its epoch is
-   * harmless. Keyed by epoch, every new epoch or translation regime (about 600 on the Debian
-   * boot) sent each cold head's next visit through a full lookup.
+   * What the table of cold heads counts visits under: the EL only (1 + EL, never 0; key's low
+   * bit). Not the epoch: a count only decides when a head is decoded, and a block is entered
+   * only after a lookup found it where the PC translates now, so a count that outlives its
+   * epoch is harmless. Keyed by epoch, every new epoch or translation regime (about 600 on
+   * the Debian boot) sent each cold head's next visit through a full lookup.
    */
-  private coldKey = 1;
+  private get coldKey(): number { return 1 + (this.key & 1); }
   private seenMmuEpoch = -1;
   private seenGeneration = -1;
   private seenRegime = -1;
@@ -641,7 +641,6 @@ export class Translator {
     const key = this.epoch * 2 + this.cpu.el;
     if (key !== this.key) {
       this.key = key;
-      this.coldKey = 1 + this.cpu.el;
       this.m32[OFF_EPOCH >> 2] = key;
     }
   }
