@@ -73,16 +73,26 @@ function warmCycle(blocks: number): number[] {
   return words(src);
 }
 
-/** M instructions per second over `seconds`, after `warmup` instructions (untimed). */
-function run(words: number[], translate: boolean, seconds: number, at = CODE, threshold = 16, warmup = 0): number {
-  const m = machine(translate, { threshold, batchSize: 64 });
+/** This tree's machine() and mmuOnFirstBlock(), or another checkout's (--against). */
+interface Kit { machine: typeof machine; mmuOnFirstBlock: typeof mmuOnFirstBlock }
+const HERE: Kit = { machine, mmuOnFirstBlock };
+
+/** A CPU of `kit` about to run `words` at `at`: x5 the data, x6 a loop count, x2 a small operand. */
+function setUp(kit: Kit, words: number[], translate: boolean, at: number, threshold: number): ReturnType<typeof machine> {
+  const m = kit.machine(translate, { threshold, batchSize: 64 });
   writeWords(m.ram, at, words);
-  mmuOnFirstBlock(m); // as in a kernel: inline loads and stores need stage 1 on
+  kit.mmuOnFirstBlock(m); // as in a kernel: inline loads and stores need stage 1 on
   const s = m.cpu.s;
   s.pcLo = at;
   s.x[5 * 2] = DATA;
   s.x[6 * 2] = 0x7fffffff;
   s.x[2 * 2] = 3;
+  return m;
+}
+
+/** M instructions per second over `seconds`, after `warmup` instructions (untimed). */
+function run(words: number[], translate: boolean, seconds: number, at = CODE, threshold = 16, warmup = 0): number {
+  const m = setUp(HERE, words, translate, at, threshold);
   for (let w = 0; w < warmup; w += 200_000) m.cpu.runBatch(200_000);
   const t0 = process.hrtime.bigint();
   let n = 0;
@@ -97,8 +107,6 @@ function run(words: number[], translate: boolean, seconds: number, at = CODE, th
   return (n / ns) * 1e3;
 }
 
-/** The other tree's machine() and mmuOnFirstBlock(), for --against. */
-interface Kit { machine: typeof machine; mmuOnFirstBlock: typeof mmuOnFirstBlock }
 const againstAt = process.argv.indexOf('--against');
 if (againstAt >= 0) {
   const root = resolve(process.argv[againstAt + 1] ?? '.');
@@ -106,7 +114,7 @@ if (againstAt >= 0) {
     ...(await import(`${root}/test/cpu/translator/harness.ts`)) as Pick<Kit, 'machine'>,
     ...(await import(`${root}/test/cpu/translator/guest.ts`)) as Pick<Kit, 'mmuOnFirstBlock'>,
   };
-  await compare({ machine, mmuOnFirstBlock }, other, root);
+  await compare(HERE, other, root);
   process.exit(0);
 }
 
@@ -117,14 +125,7 @@ async function compare(here: Kit, other: Kit, root: string): Promise<void> {
   cases.push(['warm', warmCycle(7000), COLD_AT, 16], ['cold', coldCycle(7000), COLD_AT, 1e9]);
   console.log(`A: this tree, B: ${root}; median ns per instruction of ${ROUNDS} interleaved rounds, translated`);
   for (const [name, w, at, threshold] of cases) {
-    const cpus = [here, other].map((kit) => {
-      const m = kit.machine(true, { threshold, batchSize: 64 });
-      writeWords(m.ram, at, w);
-      kit.mmuOnFirstBlock(m);
-      const s = m.cpu.s;
-      s.pcLo = at; s.x[5 * 2] = DATA; s.x[6 * 2] = 0x7fffffff; s.x[2 * 2] = 3;
-      return m.cpu;
-    });
+    const cpus = [here, other].map((kit) => setUp(kit, w, true, at, threshold).cpu);
     const ns: number[][] = [[], []];
     for (let r = 0; r < ROUNDS; r++) {
       for (const i of r & 1 ? [1, 0] : [0, 1]) {
